@@ -1,0 +1,1 @@
+"""The LMDB index: segment tables, chunk lists, keys, deletions and settings."""
