@@ -13,7 +13,13 @@ from archive.errors import (
     StorageError,
 )
 
+from archive.engine.archive import Archive, open  # noqa: A004
+from archive.engine.settings import Settings
+
 __all__ = [
+    "Archive",
+    "Settings",
+    "open",
     "ArchiveError",
     "ArchiveLockedError",
     "ArchiveNotFoundError",

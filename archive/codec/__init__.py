@@ -1,1 +1,5 @@
-"""The tree-buf codec: records shredded into typed columns, each chunk encoded its own best way."""
+"""The tree-buf codec: records shredded into typed columns, each chunk encoded its own best way.
+
+Importing this package registers every encoding (the modules below register on import).
+"""
+from archive.codec import bools, floats, ints, strings  # noqa: F401

@@ -54,22 +54,39 @@ class ChunkHeader:
         return HEADER_SIZE + self.body_len
 
 
-def encode_chunk(kind: Kind, values: np.ndarray, level: int = 3,
-                 compressor: zstandard.ZstdCompressor | None = None) -> bytes:
-    """Encode a column slice into a chunk; zstd is kept only when it makes the chunk smaller."""
-    if len(values) > MAX_ITEMS:
-        raise ValueError(f"{len(values)} values exceed the chunk limit of {MAX_ITEMS}")
-    payload = encode_values(kind, values)
-    if len(payload) > MAX_RAW_BYTES:
-        raise ValueError(f"chunk payload of {len(payload)} bytes exceeds {MAX_RAW_BYTES}")
-    comp = compressor or zstandard.ZstdCompressor(level=level, write_content_size=True)
-    body = comp.compress(payload)
-    flags = FLAG_ZSTD
-    if len(body) >= len(payload):
-        body, flags = payload, 0
-    head = HEADER.pack(MAGIC, _KIND_CODE[kind], flags, 0, len(values), len(payload), len(body),
-                       zlib.crc32(body))
-    return head + body
+@dataclass(frozen=True, slots=True)
+class EncodedChunk:
+    data: bytes
+    codec_id: int
+    raw_len: int
+
+
+class ChunkEncoder:
+    """Configure once, encode many chunks (holds its zstd compressor)."""
+
+    def __init__(self, level: int = 3) -> None:
+        self.level = level
+        self._zstd = zstandard.ZstdCompressor(level=level, write_content_size=True)
+
+    def encode(self, kind: Kind, values: np.ndarray) -> EncodedChunk:
+        """Encode a column slice; zstd is kept only when it makes the chunk smaller."""
+        if len(values) > MAX_ITEMS:
+            raise ValueError(f"{len(values)} values exceed the chunk limit of {MAX_ITEMS}")
+        payload = encode_values(kind, values)
+        if len(payload) > MAX_RAW_BYTES:
+            raise ValueError(f"chunk payload of {len(payload)} bytes exceeds {MAX_RAW_BYTES}")
+        body = self._zstd.compress(payload)
+        flags = FLAG_ZSTD
+        if len(body) >= len(payload):
+            body, flags = payload, 0
+        head = HEADER.pack(MAGIC, _KIND_CODE[kind], flags, 0, len(values), len(payload),
+                           len(body), zlib.crc32(body))
+        return EncodedChunk(head + body, payload[0], len(payload))
+
+
+def encode_chunk(kind: Kind, values: np.ndarray, level: int = 3) -> bytes:
+    """One-shot helper: the bytes of one chunk (see :class:`ChunkEncoder`)."""
+    return ChunkEncoder(level).encode(kind, values).data
 
 
 def read_header(buf: bytes | memoryview) -> ChunkHeader:

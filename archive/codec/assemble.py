@@ -1,0 +1,330 @@
+"""Assembly: columns of one record range (a *group*) back into records.
+
+A :class:`GroupReader` sees the decoded columns of one group through a ``fetch`` callback and
+rebuilds, column-wise, the records at any set of rows (each row's values are found in every
+column through prefix counts, all rows at once with numpy gathers), optionally projected to
+some paths, or one path's value per record as a vector (what ``where`` evaluates and
+``column()`` returns).
+
+Everything derived from a column (prefix counts per tag, list offsets, per-key prefix counts)
+is computed once per group and cached, so a hot group answers a point lookup with a few numpy
+index operations.  Columns are fetched lazily: only the paths a call touches are decoded.
+
+Corrupt columns (a parent claiming more children than the child column holds, unknown tags,
+shape ids beyond the shape table, negative lengths) raise :class:`CorruptChunkError`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Final, Iterable, Mapping
+
+import numpy as np
+
+from archive.codec.registry import DTYPES
+from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
+from archive.errors import CorruptChunkError
+
+
+class _Missing:
+    """The value of a path a record does not have."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+#: A projection tree: key -> sub-projection, ``None`` meaning "the whole subtree".
+Projection = Mapping[str, "Projection | None"] | None
+_SCALAR_DTYPE: Final = {Tag.INT: np.int64, Tag.FLOAT: np.float64, Tag.BOOL: np.bool_}
+_MAX_TAG: Final = max(Tag)
+
+
+def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
+    """Merge paths into a projection tree; a path that is a prefix of another wins."""
+    tree: dict = {}
+    for path in sorted(set(map(tuple, paths)), key=len):
+        node = tree
+        for i, k in enumerate(path):
+            if k in node and node[k] is None:
+                break
+            if i == len(path) - 1:
+                node[k] = None
+            else:
+                node = node.setdefault(k, {})
+    return tree
+
+
+def _contiguous(idx: np.ndarray) -> bool:
+    return bool(idx[-1] - idx[0] == len(idx) - 1) and (len(idx) < 2 or bool((np.diff(idx) == 1).all()))
+
+
+def _objects(values: list) -> np.ndarray:
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+class GroupReader:
+    """Rebuilds records of one group of ``n`` records from its columns.
+
+    ``fetch(column_id)`` returns the decoded values of a column in this group, or ``None``
+    when the group has no chunk for it; ``shapes(path)`` returns the shape table (key tuples
+    by id) of a dict node.
+    """
+
+    @classmethod
+    def from_columns(cls, n: int, columns: Mapping[ColumnId, list], shapes: ShapeTable) -> "GroupReader":
+        """A reader over still-unencoded columns (a writer's pending records)."""
+        return cls(n, lambda cid: to_array(cid[1], columns[cid]) if cid in columns else None,
+                   shapes.shapes)
+
+    def __init__(self, n: int, fetch: Callable[[ColumnId], np.ndarray | None],
+                 shapes: Callable[[Path], list[tuple[str, ...]]]) -> None:
+        self.n = n
+        self._fetch = fetch
+        self._shapes = shapes
+        self._cache: dict[Any, Any] = {}
+        self._preloaded: dict[ColumnId, np.ndarray] = {}
+
+    def preload(self, columns: Mapping[ColumnId, np.ndarray]) -> None:
+        """Hand over columns decoded in a batch; ``col`` uses them instead of calling fetch."""
+        self._preloaded.update(columns)
+
+    # --- columns and derived arrays -------------------------------------------------------
+    def col(self, path: Path, slot: str) -> np.ndarray:
+        key = (path, slot)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._preloaded.pop(key) if key in self._preloaded else self._fetch(key)
+            if arr is None:
+                arr = np.empty(0, dtype=DTYPES[SLOT_KIND[slot]])
+            if slot == "tag" and len(arr) and (arr.min() < 0 or arr.max() > _MAX_TAG):
+                raise CorruptChunkError(f"unknown type tag in column {path!r}")
+            self._cache[key] = arr
+        return arr
+
+    def _need(self, path: Path, slot: str, hi: int) -> np.ndarray:
+        arr = self.col(path, slot)
+        if len(arr) < hi:
+            raise CorruptChunkError(
+                f"column {path!r}/{slot} holds {len(arr)} values, its parent needs {hi}"
+            )
+        return arr
+
+    def _const_tag(self, path: Path) -> int | None:
+        key = ("const", path)
+        if key not in self._cache:
+            tags = self.col(path, "tag")
+            c = int(tags[0]) if len(tags) and tags.min() == tags.max() else None
+            self._cache[key] = c
+        return self._cache[key]
+
+    def _rank(self, path: Path, tag: int) -> np.ndarray:
+        """r[j] = how many of the node's first j values carry ``tag`` (length m + 1)."""
+        key = ("rank", path, tag)
+        r = self._cache.get(key)
+        if r is None:
+            tags = self.col(path, "tag")
+            r = np.zeros(len(tags) + 1, dtype=np.int64)
+            np.cumsum(tags == tag, out=r[1:])
+            self._cache[key] = r
+        return r
+
+    def _offsets(self, path: Path) -> np.ndarray:
+        """List element offsets of a node: o[j] = elements before its j-th list."""
+        key = ("offs", path)
+        o = self._cache.get(key)
+        if o is None:
+            lens = self.col(path, "len")
+            if len(lens) and lens.min() < 0:
+                raise CorruptChunkError(f"negative list length in column {path!r}")
+            o = np.zeros(len(lens) + 1, dtype=np.int64)
+            np.cumsum(lens, out=o[1:])
+            if len(lens) and o[-1] < 0:
+                raise CorruptChunkError(f"list lengths overflow in column {path!r}")
+            self._cache[key] = o
+        return o
+
+    def _shape_table(self, path: Path) -> list[tuple[str, ...]]:
+        key = ("shapes", path)
+        s = self._cache.get(key)
+        if s is None:
+            s = self._cache[key] = self._shapes(path)
+            sids = self.col(path, "shape")
+            if len(sids) and (sids.min() < 0 or sids.max() >= len(s)):
+                raise CorruptChunkError(f"shape id outside the shape table of {path!r}")
+        return s
+
+    def _field_prefix(self, path: Path, k: str) -> np.ndarray:
+        """p[j] = how many of the node's first j dicts hold key ``k``."""
+        key = ("pref", path, k)
+        p = self._cache.get(key)
+        if p is None:
+            contains = np.array([k in s for s in self._shape_table(path)] or [False])
+            sids = self.col(path, "shape")
+            p = np.zeros(len(sids) + 1, dtype=np.int64)
+            np.cumsum(contains[sids], out=p[1:])
+            self._cache[key] = p
+        return p
+
+    # --- whole values ----------------------------------------------------------------------
+    def records(self, a: int, b: int, projection: Projection = None) -> list:
+        """Records ``a..b-1`` of the group (projected when ``projection`` is a tree)."""
+        if not 0 <= a <= b <= self.n:
+            raise IndexError(f"range {a}..{b} outside group of {self.n}")
+        return self.records_at(np.arange(a, b, dtype=np.int64), projection)
+
+    def records_at(self, rows: np.ndarray, projection: Projection = None) -> list:
+        """The records at group-local ``rows`` (any order, repeats allowed)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+            raise IndexError(f"row outside group of {self.n}")
+        self._need((), "tag", self.n)
+        out = self._values((), rows, projection)
+        if projection is not None:
+            out = [{} if v is MISSING else v for v in out]
+        return out
+
+    def _values(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
+        if not len(idx):
+            return []
+        tags = self._need(path, "tag", int(idx.max()) + 1)
+        ct = self._const_tag(path)
+        if ct is not None:
+            return self._typed(path, Tag(ct), idx, proj)
+        t = tags[idx]
+        out: list = [None] * len(idx)
+        for tag in np.unique(t).tolist():
+            sel = np.flatnonzero(t == tag)
+            vals = self._typed(path, Tag(tag), self._rank(path, tag)[idx[sel]], proj)
+            for p, v in zip(sel.tolist(), vals):
+                out[p] = v
+        return out
+
+    def _typed(self, path: Path, tag: Tag, idx: np.ndarray, proj: Projection) -> list:
+        if tag is Tag.NULL:
+            return [MISSING] * len(idx) if proj else [None] * len(idx)
+        if tag is Tag.LIST:
+            return self._lists(path, idx, proj)
+        if tag is Tag.DICT:
+            return self._dicts(path, idx, proj)
+        if proj:
+            return [MISSING] * len(idx)  # a projection asks for keys inside a scalar
+        col = self._need(path, TAG_SLOT[tag], int(idx.max()) + 1)
+        vals = col[idx[0]: idx[-1] + 1] if _contiguous(idx) else col[idx]
+        if tag is Tag.BIG:
+            try:
+                return [int(s) for s in vals]
+            except (TypeError, ValueError):
+                raise CorruptChunkError(f"big int column of {path!r} holds a non-integer") from None
+        return vals.tolist()
+
+    def _lists(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
+        self._need(path, "len", int(idx.max()) + 1)
+        o = self._offsets(path)
+        starts, lens = o[idx], o[idx + 1] - o[idx]
+        ends = np.cumsum(lens)
+        total = int(ends[-1])
+        if _contiguous(idx):
+            child = np.arange(starts[0], starts[0] + total, dtype=np.int64)
+        else:
+            child = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
+        items = self._values(path + (ITEM,), child, proj)
+        bounds = [0] + ends.tolist()
+        out = [items[s:e] for s, e in zip(bounds, bounds[1:])]
+        if proj:
+            out = [[x for x in lst if x is not MISSING] for lst in out]
+        return out
+
+    def _dicts(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
+        sids = self._need(path, "shape", int(idx.max()) + 1)[idx]
+        shapes = self._shape_table(path)
+        used = np.unique(sids).tolist()
+        keys_in_use: dict[str, None] = {}
+        for s in used:
+            keys_in_use.update(dict.fromkeys(shapes[s]))
+        child = {}
+        for k in keys_in_use:
+            if proj is not None and k not in proj:
+                continue
+            p = self._field_prefix(path, k)
+            if len(used) == 1:
+                cidx = p[idx]
+            else:
+                cidx = p[idx][p[idx + 1] > p[idx]]
+            child[k] = self._values(path + (k,), cidx, None if proj is None else proj[k])
+        if len(used) == 1:
+            keys = [k for k in shapes[used[0]] if k in child]
+            if not keys:
+                return [{} for _ in range(len(idx))]
+            rows = (dict(zip(keys, row)) for row in zip(*(child[k] for k in keys)))
+        else:
+            iters = {k: iter(v) for k, v in child.items()}
+            per_shape = {s: [(k, iters[k]) for k in shapes[s] if k in child] for s in used}
+            rows = ({k: next(it) for k, it in per_shape[s]} for s in sids.tolist())
+        if proj:
+            return [{k: v for k, v in d.items() if v is not MISSING} for d in rows]
+        return list(rows)
+
+    # --- one path as a vector --------------------------------------------------------------
+    def path_values(self, path: tuple[str, ...], a: int, b: int) -> np.ndarray:
+        """The value at ``path`` of each record ``a..b-1`` (see :meth:`path_values_at`)."""
+        if not 0 <= a <= b <= self.n:
+            raise IndexError(f"range {a}..{b} outside group of {self.n}")
+        return self.path_values_at(path, np.arange(a, b, dtype=np.int64))
+
+    def path_values_at(self, path: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
+        """The value at ``path`` (dict keys only) of each record at group-local ``rows``.
+
+        A typed array (int64, float64, bool) when every record holds a value of that one type;
+        otherwise an object array with :data:`MISSING` where a record lacks the path.
+        """
+        idx = np.asarray(rows, dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
+            raise IndexError(f"row outside group of {self.n}")
+        self._need((), "tag", self.n)
+        node: Path = ()
+        for k in path:
+            tags = self.col(node, "tag")
+            valid = np.flatnonzero(idx >= 0)
+            is_dict = valid[tags[idx[valid]] == Tag.DICT]
+            new = np.full(len(idx), -1, dtype=np.int64)
+            if len(is_dict):
+                di = self._rank(node, Tag.DICT)[idx[is_dict]]
+                self._need(node, "shape", int(di.max()) + 1)
+                self._shape_table(node)
+                pref = self._field_prefix(node, k)
+                has = pref[di + 1] > pref[di]
+                new[is_dict[has]] = pref[di[has]]
+                self._need(node + (k,), "tag", int(new.max()) + 1 if has.any() else 0)
+            idx, node = new, node + (k,)
+        return self._gather(node, idx)
+
+    def _gather(self, node: Path, idx: np.ndarray) -> np.ndarray:
+        valid = np.flatnonzero(idx >= 0)
+        tags = self.col(node, "tag")
+        t = tags[idx[valid]]
+        if len(valid) == len(idx) and len(idx):
+            first = int(t[0])
+            if first in _SCALAR_DTYPE and (t == first).all():
+                r = self._rank(node, first)[idx]
+                return self._need(node, TAG_SLOT[Tag(first)], int(r.max()) + 1)[r].astype(
+                    _SCALAR_DTYPE[Tag(first)], copy=False)
+        out = np.full(len(idx), MISSING, dtype=object)
+        for tag in np.unique(t).tolist():
+            pos = valid[t == tag]
+            r = self._rank(node, tag)[idx[pos]]
+            if tag in (Tag.LIST, Tag.DICT):
+                vals = self._typed(node, Tag(tag), r, None)
+            elif tag == Tag.NULL:
+                vals = [None] * len(pos)
+            else:
+                col = self._need(node, TAG_SLOT[Tag(tag)], int(r.max()) + 1)[r]
+                vals = [int(s) for s in col] if tag == Tag.BIG else col.tolist()
+            out[pos] = _objects(vals)
+        return out

@@ -1,0 +1,434 @@
+"""Integer encodings (kind ``int``: numpy ``int64``), codec ids 1..31.
+
+=====  ===========  ====================================================================
+ id    name         body (little-endian; ``sub`` = u32 length + a nested int payload)
+=====  ===========  ====================================================================
+ 1     int-plain    ``count`` x i64 (always applies: the fallback)
+ 2     int-narrow   u8 dtype code (0 i8, 1 u8, 2 i16, 3 u16, 4 i32, 5 u32), ``count`` items
+ 3     int-for      i64 reference (the minimum), u8 width w (0..64), then the offsets
+                    ``v - min`` packed at w bits: ``w // 8`` byte planes of ``count``
+                    bytes (least significant first) followed by ``w % 8`` bit planes of
+                    ``ceil(count / 8)`` bytes (np.packbits, little bit order).  w = 0 is a
+                    constant column: 10 bytes whatever ``count``.
+ 4     int-delta    (count >= 1) i64 first value, sub: the ``count - 1`` differences
+ 5     int-delta2   (count >= 1) i64 first value, (count >= 2) i64 first difference,
+                    sub: the ``count - 2`` differences of differences
+ 6     int-rle      u32 runs, sub: run values, sub: run lengths (each >= 1, sum = count)
+ 7     int-dict     u32 k (distinct values), sub: the k sorted values, sub: ``count``
+                    indices (each < k).  Empty when ``count`` is 0.
+=====  ===========  ====================================================================
+
+Differences are taken with wrap-around uint64 arithmetic and stored as the int64 they wrap to,
+so any int64 column round-trips (decode mirrors it with a uint64 ``cumsum``).  They are not
+zigzagged: frame-of-reference subtracts the minimum anyway and narrow widths are signed, so a
+zigzag would only double the span of mostly-positive deltas (one more bit per value).
+
+Sub-columns are chosen by :func:`~archive.codec.registry.encode_values` again, restricted per
+role (no delta of deltas, no run-length of run values...), and the recursive encodings (4..7)
+only apply at depths below :data:`MAX_NEST`, which bounds the work of selection by sampling.
+Decoders never trust a size they have not checked against ``count`` or the bytes left.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+from archive.codec.framing import Reader, Writer
+from archive.codec.registry import Encoding, Kind, decode_values, encode_values, register
+from archive.errors import CorruptChunkError
+
+PLAIN: Final = 1
+NARROW: Final = 2
+FOR: Final = 3
+DELTA: Final = 4
+DELTA2: Final = 5
+RLE: Final = 6
+DICT: Final = 7
+
+#: Encodings with no int sub-columns: what is left at depth MAX_NEST.
+LEAF: Final = (PLAIN, NARROW, FOR)
+#: Recursive int encodings apply only at depth < MAX_NEST (top level plus one nested level).
+MAX_NEST: Final = 2
+
+# Candidate sets of sub-columns, by role.
+_RESIDUALS: Final = (PLAIN, NARROW, FOR, RLE, DICT)
+_RUN_VALUES: Final = (PLAIN, NARROW, FOR, DELTA, DELTA2, DICT)
+_RUN_LENGTHS: Final = (PLAIN, NARROW, FOR, RLE, DICT)
+_DICT_VALUES: Final = (PLAIN, NARROW, FOR, DELTA, DELTA2)
+_DICT_INDICES: Final = (PLAIN, NARROW, FOR, RLE)
+
+_MASK64: Final = (1 << 64) - 1
+_I8: Final = np.dtype("<i8")
+_U8_LE: Final = np.dtype("<u8")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def encode_int_sub(values: np.ndarray, depth: int, only: tuple[int, ...] | None = None) -> bytes:
+    """Payload of an int sub-column of an encoding at ``depth`` (it is encoded at depth + 1).
+
+    Past :data:`MAX_NEST` only the leaf encodings are candidates.  Used by the float and bool
+    encodings too.
+    """
+    d = depth + 1
+    if d >= MAX_NEST:
+        only = LEAF if only is None else tuple(c for c in only if c in LEAF) or (PLAIN,)
+    return encode_values("int", values, d, only=only)
+
+
+def _put_sub(w: Writer, values: np.ndarray, depth: int, only: tuple[int, ...] | None) -> None:
+    w.blob(encode_int_sub(values, depth, only))
+
+
+def _get_sub(r: Reader, count: int, depth: int) -> np.ndarray:
+    return decode_values("int", r.blob(), count, depth + 1)
+
+
+def check_count(count: int) -> None:
+    """Decoders that can expand a few bytes into ``count`` values (constants, runs, dictionary
+    indices) refuse counts past the chunk format's limit, whoever the caller is."""
+    from archive.codec.chunk import MAX_ITEMS  # here: chunk may one day import the encodings
+
+    if count > MAX_ITEMS:
+        raise CorruptChunkError(f"{count} values exceed the limit of {MAX_ITEMS}")
+
+
+def check_run_lengths(lengths: np.ndarray, count: int) -> None:
+    """Run lengths must each be 1..count and sum to exactly ``count`` (before any np.repeat)."""
+    if len(lengths) == 0:
+        if count:
+            raise CorruptChunkError(f"no runs for {count} values")
+        return
+    if int(lengths.min()) < 1 or int(lengths.max()) > count:
+        raise CorruptChunkError(f"run length outside 1..{count}")
+    total = int(lengths.sum())
+    if total != count:
+        raise CorruptChunkError(f"run lengths sum to {total}, expected {count}")
+
+
+def check_runs(runs: int, count: int) -> None:
+    """A declared number of runs (or dictionary entries) must be 1..count, or 0 iff count is 0."""
+    check_count(count)
+    if runs > count or (runs == 0) != (count == 0):
+        raise CorruptChunkError(f"{runs} runs/entries declared for {count} values")
+
+
+#: Columns of at least this many equal values are left to the constant-friendly encoding of
+#: their kind (int-for at width 0, float-bits, bool-rle): every other encoding declines them,
+#: since zstd-estimated sizes of tiny bodies cannot tell a 10-byte payload from a megabyte one.
+CONSTANT_MIN: Final = 16
+
+
+def is_constant(values: np.ndarray) -> bool:
+    """At least :data:`CONSTANT_MIN` values, all equal (compare bit patterns for floats)."""
+    return (
+        len(values) >= CONSTANT_MIN
+        and values[0] == values[-1]
+        and not bool((values != values[0]).any())
+    )
+
+
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """Indices where a new run starts (always includes 0 for a non-empty array)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.intp)
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    return np.concatenate((np.zeros(1, dtype=change.dtype), change))
+
+
+def packed_size(count: int, width: int) -> int:
+    """Bytes :func:`pack_bits` writes for ``count`` values of ``width`` bits."""
+    nb, rb = divmod(width, 8)
+    return count * nb + rb * ((count + 7) // 8)
+
+
+def pack_bits(u: np.ndarray, width: int) -> bytes:
+    """Pack uint64 values below ``2**width``: byte planes, then bit planes (see module doc)."""
+    n = len(u)
+    if width == 0 or n == 0:
+        return b""
+    b = np.ascontiguousarray(u, dtype=_U8_LE).view(np.uint8).reshape(n, 8)
+    nb, rb = divmod(width, 8)
+    parts = []
+    if nb:
+        parts.append(np.ascontiguousarray(b[:, :nb].T).tobytes())
+    if rb:
+        top = np.ascontiguousarray(b[:, nb])
+        for k in range(rb):
+            parts.append(np.packbits((top >> k) & 1, bitorder="little").tobytes())
+    return b"".join(parts)
+
+
+def unpack_bits(buf: bytes | memoryview, count: int, width: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`; ``buf`` must be exactly ``packed_size(count, width)``."""
+    if len(buf) != packed_size(count, width):
+        raise CorruptChunkError(f"{len(buf)} packed bytes for {count} x {width} bits")
+    if width == 0 or count == 0:
+        return np.zeros(count, dtype=np.uint64)
+    a = np.frombuffer(buf, dtype=np.uint8)
+    out = np.zeros((count, 8), dtype=np.uint8)
+    nb, rb = divmod(width, 8)
+    if nb:
+        out[:, :nb] = a[: count * nb].reshape(nb, count).T
+    if rb:
+        plane = (count + 7) // 8
+        off = count * nb
+        top = np.zeros(count, dtype=np.uint8)
+        for k in range(rb):
+            bits = np.unpackbits(a[off + k * plane : off + (k + 1) * plane], count=count,
+                                 bitorder="little")
+            top |= bits << k
+        out[:, nb] = top
+    return out.view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
+
+
+def _u64(v: np.ndarray) -> np.ndarray:
+    return v.view(np.uint64)
+
+
+# --------------------------------------------------------------------------- leaf encodings
+
+
+@register
+class IntPlain(Encoding):
+    codec_id = PLAIN
+    name = "int-plain"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if is_constant(values):
+            return None  # int-for stores it in 10 bytes
+        return values.astype(_I8, copy=False).tobytes()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        return np.frombuffer(r.raw(count * 8), dtype=_I8).astype(np.int64)
+
+
+_NARROW_DTYPES: Final = tuple(
+    np.dtype(t).newbyteorder("<") for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
+)
+
+
+@register
+class IntNarrow(Encoding):
+    codec_id = NARROW
+    name = "int-narrow"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if len(values) == 0:
+            return bytes((0,))
+        if is_constant(values):
+            return None
+        lo, hi = int(values.min()), int(values.max())
+        for code, dt in enumerate(_NARROW_DTYPES):
+            info = np.iinfo(dt)
+            if info.min <= lo and hi <= info.max:
+                return bytes((code,)) + values.astype(dt).tobytes()
+        return None
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        code = r.u8()
+        if code >= len(_NARROW_DTYPES):
+            raise CorruptChunkError(f"unknown narrow int dtype code {code}")
+        dt = _NARROW_DTYPES[code]
+        return np.frombuffer(r.raw(count * dt.itemsize), dtype=dt).astype(np.int64)
+
+
+@register
+class IntFrameOfReference(Encoding):
+    codec_id = FOR
+    name = "int-for"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes:
+        w = Writer()
+        if len(values) == 0:
+            w.i64(0)
+            w.u8(0)
+            return w.getvalue()
+        lo, hi = int(values.min()), int(values.max())
+        width = (hi - lo).bit_length()
+        w.i64(lo)
+        w.u8(width)
+        if width:
+            w.raw(pack_bits(_u64(values) - np.uint64(lo & _MASK64), width))
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        lo = r.i64()
+        width = r.u8()
+        if width > 64:
+            raise CorruptChunkError(f"bit width {width} > 64")
+        if width == 0:
+            check_count(count)
+            return np.full(count, lo, dtype=np.int64)
+        u = unpack_bits(r.raw(packed_size(count, width)), count, width)
+        u += np.uint64(lo & _MASK64)
+        return u.view(np.int64)
+
+
+# --------------------------------------------------------------------------- recursive encodings
+
+
+@register
+class IntDelta(Encoding):
+    codec_id = DELTA
+    name = "int-delta"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if depth >= MAX_NEST or is_constant(values):
+            return None
+        w = Writer()
+        if len(values) == 0:
+            return b""
+        w.i64(int(values[0]))
+        _put_sub(w, np.diff(_u64(values)).view(np.int64), depth, _RESIDUALS)
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        first = r.i64()
+        d = _get_sub(r, count - 1, depth)
+        out = np.empty(count, dtype=np.uint64)
+        out[0] = first & _MASK64
+        out[1:] = _u64(d)
+        np.cumsum(out, out=out)
+        return out.view(np.int64)
+
+
+@register
+class IntDeltaOfDelta(Encoding):
+    codec_id = DELTA2
+    name = "int-delta2"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if depth >= MAX_NEST or is_constant(values):
+            return None
+        n = len(values)
+        w = Writer()
+        if n == 0:
+            return b""
+        w.i64(int(values[0]))
+        if n == 1:
+            return w.getvalue()
+        d = np.diff(_u64(values))
+        w.i64(int(d[:1].view(np.int64)[0]))
+        _put_sub(w, np.diff(d).view(np.int64), depth, _RESIDUALS)
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        first = r.i64()
+        if count > 1:
+            d0 = r.i64()
+            dd = _get_sub(r, count - 2, depth)  # checked before anything is allocated
+        out = np.empty(count, dtype=np.uint64)
+        out[0] = first & _MASK64
+        if count > 1:
+            d = out[1:]
+            d[0] = d0 & _MASK64
+            d[1:] = _u64(dd)
+            np.cumsum(d, out=d)
+            np.cumsum(out, out=out)
+        return out.view(np.int64)
+
+
+@register
+class IntRunLength(Encoding):
+    codec_id = RLE
+    name = "int-rle"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if depth >= MAX_NEST or is_constant(values):
+            return None
+        n = len(values)
+        starts = run_starts(values)
+        runs = len(starts)
+        if 2 * runs > n + 1:
+            return None  # mostly runs of one: never smaller than the values themselves
+        w = Writer()
+        w.u32(runs)
+        if runs:
+            lengths = np.diff(np.append(starts, n)).astype(np.int64)
+            _put_sub(w, values[starts], depth, _RUN_VALUES)
+            _put_sub(w, lengths, depth, _RUN_LENGTHS)
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        runs = r.u32()
+        check_runs(runs, count)
+        if runs == 0:
+            return np.zeros(0, dtype=np.int64)
+        vals = _get_sub(r, runs, depth)
+        lengths = _get_sub(r, runs, depth)
+        check_run_lengths(lengths, count)
+        return np.repeat(vals, lengths)
+
+
+#: A dictionary applies when count >= DICT_RATIO * distinct values.
+DICT_RATIO: Final = 4
+
+
+def _dictionary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted distinct values and each value's index, or None when there are too many."""
+    n = len(values)
+    limit = max(1, n // DICT_RATIO)
+    if n > 8192:  # cheap early out on a strided sample: its distinct values are a lower bound
+        if len(np.unique(values[:: n // 4096])) > limit:
+            return None
+    lo, hi = int(values.min()), int(values.max())
+    span = hi - lo
+    if span <= 2 * n + 4096:  # dense range: counting instead of sorting, O(n)
+        offs = (values - lo).astype(np.intp)  # no overflow: span fits
+        present = np.bincount(offs, minlength=span + 1) > 0
+        uniques = np.flatnonzero(present).astype(np.int64) + lo
+        if len(uniques) > limit:
+            return None
+        lut = np.cumsum(present, dtype=np.int64) - 1
+        return uniques, lut[offs]
+    uniques, inverse = np.unique(values, return_inverse=True)
+    if len(uniques) > limit:
+        return None
+    return uniques.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False).reshape(n)
+
+
+@register
+class IntDictionary(Encoding):
+    codec_id = DICT
+    name = "int-dict"
+    kinds = frozenset({"int"})
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        if depth >= MAX_NEST or is_constant(values):
+            return None
+        w = Writer()
+        if len(values) == 0:
+            w.u32(0)
+            return w.getvalue()
+        found = _dictionary(values)
+        if found is None:
+            return None
+        uniques, idx = found
+        w.u32(len(uniques))
+        _put_sub(w, uniques, depth, _DICT_VALUES)
+        _put_sub(w, idx, depth, _DICT_INDICES)
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        k = r.u32()
+        check_runs(k, count)
+        if k == 0:
+            return np.zeros(0, dtype=np.int64)
+        uniques = _get_sub(r, k, depth)
+        idx = _get_sub(r, count, depth)
+        if int(idx.min()) < 0 or int(idx.max()) >= k:
+            raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
+        return uniques[idx]

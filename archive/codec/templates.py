@@ -1,0 +1,475 @@
+"""The ``template`` encoding (codec id 160) of log lines: templates and typed variables.
+
+Each value (a log line without its newline; kind ``str`` or ``bytes``) is split by the
+tokenizer of :mod:`archive.codec.logparse` into a *template* (its static text with typed
+placeholders) and *variables*.  Templates are stored once, in a dictionary at the head of the
+payload; each line stores a template id; each placeholder slot stores its values in a
+sub-column encoded by :func:`~archive.codec.registry.encode_values` (decimal and hex numbers
+as ``int`` columns, so delta / frame-of-reference / dictionary encodings apply; free text as a
+``str`` / ``bytes`` column).  Decoding is byte-exact: zero padding is a placeholder width,
+numbers that do not round-trip (``+5``, ``-0``, more than 64 bits) stay text.
+
+Columns are keyed by the template text *up to and including* the placeholder: slots of the
+common line header (timestamp, pid, host...) of every template form one column in line order,
+so timestamps stay monotonic for the delta encodings, while slots of the message body are
+per template (one column per semantic field).  Values that never change in a column are folded
+into the template text; a slot always equal to an earlier slot of the same line is a
+back-reference.  The decoder recomputes the column layout from the templates and the id
+column, so no layout is stored.
+
+Payload body (after the codec id byte), little-endian::
+
+    u8    flags         bit 0: the values are bytes (else str, templates UTF-8 surrogatepass)
+    blob  dictionary    u32 n_templates, then n_templates x (u32 length + template bytes)
+    blob  template ids  int sub-column, one id per line
+    u32   n_columns     must equal the number the layout derives
+    n_columns x blob    the variable sub-columns, in layout order
+
+The dictionary is a self-contained blob that :func:`payload_templates` reads without touching
+the variable columns (and that an archive-level dictionary could replace later).
+
+Searching (``archive grep``) with templates
+-------------------------------------------
+A line's text is its template's static segments with its variables in between, so for a
+literal pattern ``L`` a grep first scans the (small) dictionary (:func:`payload_templates`,
+:func:`split_template`):
+
+1. templates whose static text contains ``L`` match on every one of their lines: no variable
+   column needs decoding to know that (only to print them);
+2. a template can match elsewhere only if ``L`` overlaps a placeholder: ``L`` must then be
+   consistent with the static text around that placeholder (its part left of the variable a
+   suffix of the static segment before it, its part right of it a prefix of the segment
+   after) and its part inside the variable must be producible by the placeholder type --
+   digits (and ``-``) for ``<int>``, hex digits for ``<hex>``, anything for ``<*>``;
+3. a literal without any digit cannot fall inside an ``<int>`` value, one with a non-hex
+   letter not inside a ``<hex>``: such columns are skipped, only ``<*>`` columns and the
+   templates of step 2 are decoded, and only their candidate lines re-checked with the full
+   pattern.
+
+So a literal that occurs in no template and can be produced by no variable column rules out
+the whole chunk without decoding it, and when it occurs only in static text, the id column
+alone says which lines match.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+from archive.codec.framing import Reader, Writer
+from archive.codec.logparse import (
+    MAX_REF,
+    MAX_WIDTH,
+    PARAM_BASE,
+    PH_HEX,
+    PH_HEXU,
+    PH_INT,
+    PH_REF,
+    PH_STR,
+    Group,
+    Ops,
+    merge,
+    mine,
+    ops_for,
+    parse_template,
+    render_template,
+)
+from archive.codec.registry import Encoding, Kind, decode_values, encode_values, register
+from archive.errors import CorruptChunkError
+
+__all__ = ["TemplateEncoding", "payload_templates", "render_template", "split_template",
+           "TEMPLATE"]
+
+TEMPLATE: Final = 160
+_FLAG_BYTES: Final = 1
+#: Upper bound on the static text a payload may expand to (decompression-bomb guard).
+MAX_STATIC_OUTPUT: Final = 1 << 31
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1
+_TYPE_INT: Final = (PH_INT, PH_HEX, PH_HEXU)
+#: A column key gathering fewer values than this is pooled with the same placeholder type.
+POOL_MIN: Final = 16
+
+
+def _param(ops: Ops, typ: str, p: int):
+    return ops.c(typ + chr(PARAM_BASE + p))
+
+
+def _directive(ops: Ops, typ: str, p: int):
+    if typ == PH_STR:
+        return ops.c("%s")
+    letter = {PH_INT: "d", PH_HEX: "x", PH_HEXU: "X"}[typ]
+    return ops.c(f"%0{p}{letter}" if p > 1 else f"%{letter}")
+
+
+# --------------------------------------------------------------------------- typing
+
+
+def _try_numeric(lists: list[list], ops: Ops, base: int):
+    """(type, width, converted arrays) when every list is numbers of one padded width."""
+    try:
+        conv = [list(map(int, raw)) if base == 10 else [int(x, 16) for x in raw]
+                for raw in lists]
+    except ValueError:
+        return None
+    lo = min(min(c) for c in conv)
+    hi = max(max(c) for c in conv)
+    if base == 10:
+        if lo < _INT64_MIN or hi > _INT64_MAX:
+            return None
+        typ = PH_INT
+    else:
+        if lo < 0 or hi >= 1 << 64:
+            return None
+        typ = PH_HEX
+        sample = lists[0][0]
+        if sample.upper() == sample and sample.lower() != sample:
+            typ = PH_HEXU
+    fmt1 = _directive(ops, typ, 1)
+    width = 1
+    for raw, c in zip(lists, conv):
+        canon = list(map(fmt1.__mod__, c))
+        if canon != raw:
+            lens = {len(b) for a, b in zip(canon, raw) if a != b}
+            if len(lens) != 1:
+                return None
+            w = lens.pop()
+            if width not in (1, w):
+                return None
+            width = w
+    if width > 1:
+        if width > MAX_WIDTH:
+            return None
+        fmt = _directive(ops, typ, width)
+        for raw, c in zip(lists, conv):
+            if list(map(fmt.__mod__, c)) != raw:
+                return None
+    else:
+        for raw, c in zip(lists, conv):  # case check for hex (canonical form is lowercase)
+            if base == 16 and list(map(fmt1.__mod__, c)) != raw:
+                return None
+    if base == 10:
+        arrays = [np.array(c, dtype=np.int64) for c in conv]
+    else:
+        arrays = [np.array(c, dtype=np.uint64).view(np.int64) for c in conv]
+    return typ, width, arrays
+
+
+def _type_column(lists: list[list], untyped: bool, ops: Ops):
+    """Decide how one analysis column is stored: ('const', v) or (type, width, arrays)."""
+    first = lists[0][0]
+    if all(raw.count(first) == len(raw) for raw in lists) and not ops.reserved(first):
+        return ("const", first)
+    if untyped:
+        got = _try_numeric(lists, ops, 10) or _try_numeric(lists, ops, 16)
+        if got is not None:
+            return got
+    arrays = []
+    for raw in lists:
+        a = np.empty(len(raw), dtype=object)
+        a[:] = raw
+        arrays.append(a)
+    return PH_STR, 0, arrays
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+def _placeholder_positions(skel, ops: Ops) -> list[int]:
+    """Indices of the one-character placeholders of a mined skeleton."""
+    pv, ps = ops.ph_var, ops.ph_str
+    if ops.is_bytes:
+        return [i for i, ch in enumerate(skel) if ch in (pv[0], ps[0])]
+    return [i for i, ch in enumerate(skel) if ch == pv or ch == ps]
+
+
+def _finalize(groups: list[Group], ops: Ops):
+    """Type, fold and back-reference the slots; returns [(template, rows, [(type,w,values)])]."""
+    # analysis columns: key = skeleton up to and including the placeholder
+    positions = [_placeholder_positions(g.skeleton, ops) for g in groups]
+    analysis: dict = {}
+    for gi, (g, pos) in enumerate(zip(groups, positions)):
+        for j, p in enumerate(pos):
+            analysis.setdefault(g.skeleton[: p + 1], []).append((gi, j))
+    decided: dict[tuple[int, int], tuple] = {}
+    for key, members in analysis.items():
+        untyped = key[-1:] == ops.ph_var
+        res = _type_column([groups[gi].slots[j] for gi, j in members], untyped, ops)
+        if res[0] == "const":
+            for m in members:
+                decided[m] = res
+        else:
+            typ, width, arrays = res
+            for m, a in zip(members, arrays):
+                decided[m] = (typ, width, a)
+    out = []
+    for gi, (g, pos) in enumerate(zip(groups, positions)):
+        pieces = []
+        start = 0
+        slots = []       # (type, width, values) of the final slots
+        raw_of = []      # raw value lists of the final non-ref slots, for back-references
+        for j, p in enumerate(pos):
+            pieces.append(g.skeleton[start:p])
+            start = p + 1
+            d = decided[(gi, j)]
+            if d[0] == "const":
+                pieces.append(d[1])
+                continue
+            raw = g.slots[j]
+            ref = None
+            for k, (rk, rraw) in enumerate(raw_of):
+                if k < MAX_REF and rraw is not None and rraw == raw:
+                    ref = k
+                    break
+            if ref is not None:
+                pieces.append(_param(ops, PH_REF, ref))
+                slots.append((PH_REF, ref, None))
+                raw_of.append((len(slots) - 1, None))
+            else:
+                pieces.append(_param(ops, d[0], d[1]))
+                slots.append(d)
+                raw_of.append((len(slots) - 1, raw))
+        pieces.append(g.skeleton[start:])
+        out.append((ops.empty.join(pieces), g.rows, slots))
+    return _dedup(out)
+
+
+def _dedup(items: list) -> list:
+    """Join items whose final templates coincide (folding can make two skeletons equal)."""
+    by_t: dict = {}
+    for it in items:
+        by_t.setdefault(it[0], []).append(it)
+    if len(by_t) == len(items):
+        return items
+    res = []
+    for t, its in by_t.items():
+        if len(its) == 1:
+            res.append(its[0])
+            continue
+        rows = np.concatenate([it[1] for it in its])
+        order = np.argsort(rows, kind="stable")
+        slots = []
+        for j, (typ, w, _) in enumerate(its[0][2]):
+            if typ == PH_REF:
+                slots.append((typ, w, None))
+            else:
+                slots.append((typ, w, np.concatenate([it[2][j][2] for it in its])[order]))
+        res.append((t, rows[order], slots))
+    res.sort(key=lambda it: int(it[1][0]))
+    return res
+
+
+def _parse_all(templates: list, ops: Ops) -> list:
+    return [parse_template(t, ops) for t in templates]
+
+
+def _layout(templates: list, parsed: list, counts: list[int]):
+    """Column layout derived from the templates and their line counts alone.
+
+    Returns ``[(pooled, [(tid, slot), ...])]``: a slot's column is keyed by its template's text
+    up to and including the placeholder when that key gathers at least :data:`POOL_MIN` values
+    (values in line order); otherwise by the placeholder alone, pooling the slots of rare
+    templates (values member after member).
+    """
+    keys = []
+    size: dict = {}
+    for tid, (t, (statics, phs)) in enumerate(zip(templates, parsed)):
+        off = 0
+        c = counts[tid]
+        for j, (typ, _) in enumerate(phs):
+            off += len(statics[j]) + 2
+            if typ == PH_REF:
+                continue
+            key = t[:off]
+            size[key] = size.get(key, 0) + c
+            keys.append((tid, j, key))
+    cols: dict = {}
+    out: list[tuple[bool, list[tuple[int, int]]]] = []
+    for tid, j, key in keys:
+        pooled = size[key] < POOL_MIN
+        if pooled:
+            key = (key[-2:],)
+        col = cols.get(key)
+        if col is None:
+            col = cols[key] = len(out)
+            out.append((pooled, []))
+        out[col][1].append((tid, j))
+    return out
+
+
+@register
+class TemplateEncoding(Encoding):
+    """Log lines as template ids plus typed variable columns (see the module docstring)."""
+
+    codec_id = TEMPLATE
+    name = "template"
+    kinds = frozenset({"str", "bytes"})
+
+    #: Decline columns shorter than this, or whose templates are not repeated enough.
+    min_rows: int = 8
+    #: Only a top-level column is templated (a template's own str sub-columns never are).
+    max_depth: int = 1
+    max_template_ratio: float = 0.5
+
+    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
+        n = len(values)
+        if n < self.min_rows or depth >= self.max_depth:
+            return None
+        ops = ops_for(kind)
+        groups = merge(mine(values, ops), ops)
+        if len(groups) > self.max_template_ratio * n:
+            return None
+        items = _finalize(groups, ops)
+        templates = [it[0] for it in items]
+        tids = np.zeros(n, dtype=np.int64)
+        for tid, it in enumerate(items):
+            tids[it[1]] = tid
+        parsed = _parse_all(templates, ops)
+        layout = _layout(templates, parsed, [len(it[1]) for it in items])
+        w = Writer()
+        w.u8(_FLAG_BYTES if ops.is_bytes else 0)
+        d = Writer()
+        d.u32(len(templates))
+        for t in templates:
+            d.blob(ops.to_bytes(t))
+        w.blob(d.getvalue())
+        w.blob(encode_values("int", tids, depth + 1))
+        w.u32(len(layout))
+        for pooled, mem in layout:
+            typ = items[mem[0][0]][2][mem[0][1]][0]
+            if len(mem) == 1:
+                vals = items[mem[0][0]][2][mem[0][1]][2]
+            else:
+                vals = np.concatenate([items[t][2][j][2] for t, j in mem])
+                if not pooled:
+                    rows = np.concatenate([items[t][1] for t, _ in mem])
+                    vals = vals[np.argsort(rows, kind="stable")]
+            w.blob(encode_values(kind if typ == PH_STR else "int", vals, depth + 1))
+        return w.getvalue()
+
+    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        ops = ops_for(kind)
+        flags = r.u8()
+        if flags != (_FLAG_BYTES if ops.is_bytes else 0):
+            raise CorruptChunkError(f"template payload flags {flags:#x} do not fit kind {kind}")
+        templates = _read_dictionary(r.blob(), ops)
+        tids = decode_values("int", r.blob(), count, depth + 1)
+        nt = len(templates)
+        if count and (int(tids.min()) < 0 or int(tids.max()) >= nt):
+            raise CorruptChunkError(f"template id outside 0..{nt - 1}")
+        try:
+            parsed = _parse_all(templates, ops)
+        except ValueError as e:
+            raise CorruptChunkError(f"template: {e}") from None
+        counts = np.bincount(tids, minlength=nt) if count else np.zeros(nt, dtype=np.int64)
+        layout = _layout(templates, parsed, counts.tolist())
+        static = sum(int(c) * sum(map(len, p[0])) for c, p in zip(counts.tolist(), parsed))
+        if static > MAX_STATIC_OUTPUT:
+            raise CorruptChunkError(f"templates expand to {static} bytes of text")
+        ncols = r.u32()
+        if ncols != len(layout):
+            raise CorruptChunkError(f"{ncols} variable columns, the templates need {len(layout)}")
+        order = np.argsort(tids, kind="stable")
+        ends = np.cumsum(counts)
+        rows_of = [order[e - c : e] for c, e in zip(counts.tolist(), ends.tolist())]
+        args: list[list] = [[None] * len(p[1]) for p in parsed]
+        for pooled, mem in layout:
+            t0, j0 = mem[0]
+            typ = parsed[t0][1][j0][0]
+            size = sum(int(counts[t]) for t, _ in mem)
+            col = decode_values(kind if typ == PH_STR else "int", r.blob(), size, depth + 1)
+            if typ in (PH_HEX, PH_HEXU):
+                col = col.view(np.uint64)
+            if len(mem) == 1:
+                args[t0][j0] = col.tolist()
+            elif pooled:
+                vals = col.tolist()
+                off = 0
+                for t, j in mem:
+                    c = int(counts[t])
+                    args[t][j] = vals[off : off + c]
+                    off += c
+            else:
+                allrows = np.sort(np.concatenate([rows_of[t] for t, _ in mem]))
+                for t, j in mem:
+                    args[t][j] = col[np.searchsorted(allrows, rows_of[t])].tolist()
+        out = np.empty(count, dtype=object)
+        pct, pct2 = ops.pct, ops.pct2
+        for tid, (statics, phs) in enumerate(parsed):
+            c = int(counts[tid])
+            if not c:
+                continue
+            if not phs:
+                lines = [statics[0]] * c
+            else:
+                fmt_parts = []
+                a = []
+                for j, (typ, p) in enumerate(phs):
+                    fmt_parts.append(statics[j].replace(pct, pct2))
+                    if typ == PH_REF:
+                        typ, p = phs[p]
+                        a.append(a[phs[j][1]])
+                    else:
+                        a.append(args[tid][j])
+                    fmt_parts.append(_directive(ops, typ, p))
+                fmt_parts.append(statics[-1].replace(pct, pct2))
+                fmt = ops.empty.join(fmt_parts)
+                lines = list(map(fmt.__mod__, zip(*a)))
+            block = np.empty(c, dtype=object)
+            block[:] = lines
+            out[rows_of[tid]] = block
+        return out
+
+
+def _read_dictionary(buf, ops: Ops) -> list:
+    r = Reader(buf)
+    n = r.u32()
+    if n > r.remaining // 4:
+        raise CorruptChunkError(f"template dictionary claims {n} templates in {r.remaining} bytes")
+    out = []
+    for _ in range(n):
+        b = bytes(r.blob())
+        try:
+            out.append(ops.from_bytes(b))
+        except UnicodeDecodeError:
+            raise CorruptChunkError("template is not UTF-8") from None
+    r.expect_end()
+    return out
+
+
+def payload_templates(payload: bytes | memoryview) -> list[str | bytes]:
+    """The template dictionary of a template payload (codec id byte + body), nothing decoded.
+
+    Templates are ``str`` for a str column and ``bytes`` for a bytes column; see
+    :func:`render_template` and :func:`split_template`.  Raises CorruptChunkError when the
+    payload is not a well-formed template payload.
+    """
+    r = Reader(payload)
+    cid = r.u8()
+    if cid != TEMPLATE:
+        raise CorruptChunkError(f"payload of encoding {cid} is not a template payload")
+    flags = r.u8()
+    if flags not in (0, _FLAG_BYTES):
+        raise CorruptChunkError(f"template payload flags {flags:#x}")
+    ops = ops_for("bytes" if flags else "str")
+    templates = _read_dictionary(r.blob(), ops)
+    for t in templates:
+        try:
+            parse_template(t, ops)
+        except ValueError as e:
+            raise CorruptChunkError(f"template: {e}") from None
+    return templates
+
+
+def split_template(t: str | bytes) -> tuple[list, list[str]]:
+    """``(static_segments, placeholder_names)`` of a template (one more segment than names).
+
+    Names are ``"int"``, ``"hex"`` or ``"*"``; a back-reference is named after its target.
+    """
+    ops = ops_for("bytes" if isinstance(t, (bytes, bytearray)) else "str")
+    statics, phs = parse_template(bytes(t) if ops.is_bytes else t, ops)
+    names: list[str] = []
+    kinds = {PH_INT: "int", PH_HEX: "hex", PH_HEXU: "hex", PH_STR: "*"}
+    for typ, p in phs:
+        names.append(names[p] if typ == PH_REF else kinds[typ])
+    return statics, names

@@ -1,0 +1,1 @@
+"""The engine: the codec, segment files and the LMDB index joined into an archive."""

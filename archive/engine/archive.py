@@ -1,0 +1,426 @@
+"""The archive handle users open: reads by position, key and batch; appends, puts, deletes.
+
+Positions are those of a Python list: ``ar[i]`` is the i-th live record; ``delete`` shifts the
+records after it down by one; ``put`` on an existing key replaces that record in place.
+Physically every record ever written has a *row* (rows are only appended); a live position
+maps to a *slot* row through the sorted deleted rows, and a replaced slot to the row holding
+its newest content through the redirect table.  ``compact()`` rewrites live records into new
+rows so replaced and deleted ones stop taking space.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from archive.codec.assemble import GroupReader, Projection
+from archive.engine import housekeeping
+from archive.engine.chunkio import decode_ref, decode_refs
+from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
+from archive.engine.view import View
+from archive.engine.writer import Writer
+from archive.errors import (
+    ArchiveError, ArchiveNotFoundError, KeyExistsError, ReadOnlyError, StorageError,
+)
+from archive.index.records import encode_key
+from archive.index.store import IndexStore
+from archive.storage.lock import WriterLock
+from archive.codec.shred import SLOT_KIND
+
+
+class Archive:
+    """An open archive (see :func:`archive.open`)."""
+
+    def __init__(self, path: str | os.PathLike, mode: str = "r", *, lock_timeout: float | None = 0.0,
+                 cache_bytes: int = 256 << 20, threads: int = 2, **settings: Any) -> None:
+        if mode not in ("r", "a"):
+            raise ValueError(f"mode must be 'r' or 'a', not {mode!r}")
+        self.path = Path(path)
+        self.mode = mode
+        self.cache_bytes = int(cache_bytes)
+        self.threads = int(threads)
+        self._lock: WriterLock | None = None
+        self._writer: Writer | None = None
+        self._groups: OrderedDict[int, tuple[GroupReader, int]] = OrderedDict()
+        self._cached_bytes = 0
+        self._pending_reader: GroupReader | None = None
+        requested = settings_from_kwargs(settings) if settings else None
+        if mode == "r":
+            if not (self.path / "index").is_dir():
+                raise ArchiveNotFoundError(f"no archive at {self.path} (open with mode='a' to create one)")
+            self.store = IndexStore(self.path, readonly=True)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._lock = WriterLock(self.path, lock_timeout)
+            try:
+                self.store = IndexStore(self.path, readonly=False)
+            except BaseException:
+                self._lock.release()
+                raise
+        try:
+            self.settings = self._settings(requested)
+            self._view = self._load_view()
+            if mode == "a":
+                housekeeping.trim_tails(self.path, self._view)
+                self._writer = Writer(self.path, self.store, self._view, self.settings)
+        except BaseException:
+            self.store.close()
+            if self._lock:
+                self._lock.release()
+            raise
+
+    # --- opening -----------------------------------------------------------------------------
+    def _settings(self, requested: Settings | None) -> Settings:
+        db = self.store.db["meta"]
+        with self.store.read() as txn:
+            version, raw = txn.get(b"format", db=db), txn.get(b"settings", db=db)
+        if version is None and self.mode == "a":
+            s = requested or Settings()
+
+            def init(txn: Any) -> None:
+                txn.put(b"format", str(FORMAT_VERSION).encode(), db=db)
+                txn.put(b"settings", s.to_json(), db=db)
+                txn.put(b"state", b'{"rows": 0}', db=db)
+            self.store.write(init)
+            return s
+        check_version(version, str(self.path))
+        stored = Settings.from_json(raw or b"{}")
+        if requested is not None and requested != stored:
+            raise ValueError(f"{self.path} was created with {stored}; settings are fixed at creation")
+        return stored
+
+    def _load_view(self) -> View:
+        for _attempt in range(5):
+            txn = self.store.env.begin()
+            view = View.load(self.store, self.path, txn)
+            stale = any(fv.error for fv in view.files.values())
+            if not stale or self.store.env.info()["last_txnid"] == txn.id():
+                return view
+            view.close()  # a compaction replaced files under us: read the newer commit
+        return view
+
+    def refresh(self) -> None:
+        """Move a reader to the newest commit (a writer always sees its own newest state)."""
+        self._check_open()
+        if self._writer is not None:
+            return
+        old = self._view
+        self._view = self._load_view()
+        old.close()
+        self._drop_cache()
+
+    # --- sizes and positions -----------------------------------------------------------------
+    def __len__(self) -> int:
+        self._check_open()
+        return self._view.live_count() + (self._writer.p.rows if self._writer else 0)
+
+    def _total_rows(self) -> int:
+        return self._view.rows + (self._writer.p.rows if self._writer else 0)
+
+    def _positions_to_rows(self, positions: np.ndarray) -> np.ndarray:
+        n = len(self)
+        pos = np.asarray(positions, dtype=np.int64)
+        pos = np.where(pos < 0, pos + n, pos)
+        if len(pos) and (pos.min() < 0 or pos.max() >= n):
+            bad = positions[int(np.flatnonzero((pos < 0) | (pos >= n))[0])]
+            raise IndexError(f"position {bad} out of range for an archive of {n} records")
+        return self._view.content_rows(self._view.slots_of(pos))
+
+    # --- reading -----------------------------------------------------------------------------
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return self.take(np.arange(*i.indices(len(self)), dtype=np.int64))
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"archive indices must be int or slice, not {type(i).__name__}")
+        return self._read_rows(self._positions_to_rows(np.array([i], dtype=np.int64)))[0]
+
+    def take(self, positions: Iterable[int]) -> list:
+        """Records at many positions, in the order given; each chunk is decoded once."""
+        self._check_open()
+        pos = np.fromiter(positions, dtype=np.int64) if not isinstance(positions, np.ndarray) else positions
+        return self._read_rows(self._positions_to_rows(pos))
+
+    def get(self, key: str | bytes, default: Any = None) -> Any:
+        row = self._key_row(encode_key(key))
+        return default if row is None else self._read_rows(np.array([row], dtype=np.int64))[0]
+
+    def get_many(self, keys: Iterable[str | bytes]) -> list:
+        """Records for many keys (``None`` where a key is missing), decoded in one batch."""
+        rows = [self._key_row(encode_key(k)) for k in keys]
+        found = [i for i, r in enumerate(rows) if r is not None]
+        out: list = [None] * len(rows)
+        recs = self._read_rows(np.array([rows[i] for i in found], dtype=np.int64))
+        for i, rec in zip(found, recs):
+            out[i] = rec
+        return out
+
+    def __contains__(self, key: str | bytes) -> bool:
+        return self._key_slot(encode_key(key)) is not None
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.scan()
+
+    def _key_slot(self, k: bytes) -> int | None:
+        self._check_open()
+        if self._writer is not None and k in self._writer.p.keys:
+            return self._writer.p.keys[k]
+        raw = self._view.txn.get(k, db=self.store.db["keys"])
+        return None if raw is None else int.from_bytes(raw, "little")
+
+    def _key_row(self, k: bytes) -> int | None:
+        slot = self._key_slot(k)
+        return None if slot is None else self._view.redirect.get(slot, slot)
+
+    def _read_rows(self, rows: np.ndarray, projection: Projection = None) -> list:
+        """Records at physical rows (any order); groups are visited once each, in row order."""
+        out: list = [None] * len(rows)
+        if not len(rows):
+            return out
+        order = np.argsort(rows, kind="stable")
+        srt = rows[order]
+        groups = self._group_of(srt)
+        bounds = np.flatnonzero(np.diff(groups)) + 1
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(srt)]):
+            g = int(groups[a])
+            reader, first = self._group(g)
+            recs = reader.records_at(srt[a:b] - first, projection)
+            for j, rec in zip(order[a:b].tolist(), recs):
+                out[j] = rec
+        return out
+
+    def _group_of(self, rows: np.ndarray) -> np.ndarray:
+        g = self._view.group_of(rows)
+        if self._writer is not None and self._writer.p.rows:
+            g = np.where(rows >= self._view.rows, len(self._view.group_first), g)
+        return g
+
+    def _group(self, g: int, columns: set[int] | None = None) -> tuple[GroupReader, int]:
+        """The reader of group ``g`` and its first row (the writer's pending group included)."""
+        view = self._view
+        if g == len(view.group_first):
+            if self._pending_reader is None or self._pending_reader.n != self._writer.p.rows:
+                w = self._writer
+                self._pending_reader = GroupReader.from_columns(w.p.rows, w.p.columns, w.shapes)
+            return self._pending_reader, view.rows
+        hit = self._groups.get(g)
+        if hit is not None:
+            self._groups.move_to_end(g)
+            return hit[0], int(view.group_first[g])
+        refmap = view.refs_by_col(g)
+        shapes = self._writer.shapes.shapes if self._writer else (lambda p: view.shapes.get(p, []))
+
+        def fetch(cid: tuple) -> np.ndarray | None:
+            col = view.col_ids.get(cid)
+            refs = refmap.get(col) if col is not None else None
+            if refs is None:
+                return None
+            kind = SLOT_KIND[cid[1]]
+            parts = [decode_ref(view, r, kind) for r in refs]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
+        wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
+                  if columns is None or c in columns]
+        if len(wanted) > 1 and all(len(rs) == 1 for rs in refmap.values()):
+            decoded = decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted], self.threads)
+            reader.preload({cid: arr for (cid, _), arr in zip(wanted, decoded)})
+        size = int(view.group_refs[g]["raw"].sum()) * 2 + 64 * int(view.group_rows[g])
+        self._groups[g] = (reader, size)
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes and len(self._groups) > 1:
+            _, (_, s) = self._groups.popitem(last=False)
+            self._cached_bytes -= s
+        return reader, int(view.group_first[g])
+
+    def _drop_cache(self) -> None:
+        self._groups.clear()
+        self._cached_bytes = 0
+        self._pending_reader = None
+
+    # --- writing -----------------------------------------------------------------------------
+    def _w(self) -> Writer:
+        self._check_open()
+        if self._writer is None:
+            raise ReadOnlyError(f"{self.path} is open read-only; open it with mode='a' to write")
+        return self._writer
+
+    def append(self, record: Any, key: str | bytes | None = None) -> int:
+        """Append one record (and its key); returns its position."""
+        return self.extend([record], None if key is None else [key])[0]
+
+    def extend(self, records: Iterable[Any], keys: Sequence[str | bytes] | None = None) -> range:
+        """Append many records; all or none: a bad record or key raises before any is added."""
+        w = self._w()
+        records = records if isinstance(records, list) else list(records)
+        enc: list[bytes] = []
+        if keys is not None:
+            keys = list(keys)
+            if len(keys) != len(records):
+                raise ValueError(f"{len(records)} records but {len(keys)} keys")
+            enc = [encode_key(k) for k in keys]
+            if len(set(enc)) != len(enc):
+                raise KeyExistsError("the same key appears twice in one batch")
+            for k, orig in zip(enc, keys):
+                if self._key_slot(k) is not None:
+                    raise KeyExistsError(f"key {orig!r} already exists; use put() to replace it")
+        if not records:
+            return range(len(self), len(self))
+        # Shred every group-sized piece before merging any: a bad record anywhere adds nothing.
+        pieces, a, room = [], 0, self.settings.group_rows - w.p.rows
+        while a < len(records):
+            b = min(len(records), a + max(room, 1))
+            pieces.append((w.shredder.shred(records[a:b]), b - a))
+            a, room = b, self.settings.group_rows
+        start = len(self)
+        first = self._total_rows()
+        for columns, n in pieces:
+            self._guard(lambda: w.add(columns, n))
+        for i, k in enumerate(enc):
+            w.p.keys[k] = first + i
+        self._pending_reader = None
+        return range(start, start + len(records))
+
+    def put(self, key: str | bytes, record: Any) -> None:
+        """Store ``record`` under ``key``, replacing the record the key had (in place)."""
+        w = self._w()
+        k = encode_key(key)
+        slot = self._key_slot(k)
+        if slot is None:
+            self.append(record, key)
+            return
+        columns = w.shredder.shred([record])
+        row = self._guard(lambda: w.add(columns, 1))
+        self._pending_reader = None
+        self._view.add_dead([row])
+        w.p.dead.add(row)
+        w.p.redirect[slot] = row
+        self._view.redirect[slot] = row
+
+    def delete(self, key: str | bytes) -> None:
+        """Remove the record of ``key``; ``KeyError`` when there is none."""
+        w = self._w()
+        k = encode_key(key)
+        slot = self._key_slot(k)
+        if slot is None:
+            raise KeyError(key)
+        w.p.keys[k] = None
+        w.p.dead.add(slot)
+        self._view.add_dead([slot])
+        if slot in self._view.redirect:
+            del self._view.redirect[slot]
+            w.p.redirect[slot] = None
+
+    def _guard(self, fn: Any) -> Any:
+        """Run a write step; on an OS failure roll back to the last commit and raise StorageError."""
+        try:
+            return fn()
+        except OSError as e:
+            self._rollback()
+            if isinstance(e, StorageError):
+                raise
+            raise StorageError(e.errno, f"write failed, uncommitted records discarded: {e}") from e
+
+    def commit(self) -> None:
+        """Make everything written so far durable (returns after fsync and index commit)."""
+        w = self._w()
+        try:
+            w.commit()
+        except BaseException as e:
+            self._rollback()
+            if isinstance(e, OSError) and not isinstance(e, ArchiveError):
+                raise StorageError(e.errno, f"commit failed, rolled back to the last commit: {e}") from e
+            raise
+        self._view.renew_txn()
+
+    def rollback(self) -> None:
+        """Discard everything written since the last commit."""
+        self._w()
+        self._rollback()
+
+    def _rollback(self) -> None:
+        self._view.close()
+        self._view = self._load_view()
+        self._writer.rollback(self._view)
+        self._drop_cache()
+
+    # --- maintenance (implemented in housekeeping) -------------------------------------------
+    def scan(self, columns: Iterable[str | tuple] | None = None, where: str | None = None) -> Iterator[Any]:
+        """Records in position order, projected to ``columns``, filtered by ``where``."""
+        from archive.engine.scan import scan
+        self._check_open()
+        return scan(self, columns, where)
+
+    def column(self, path: str | tuple) -> np.ndarray:
+        """One path's value for every record: a typed numpy array when the type allows."""
+        from archive.engine.scan import column
+        self._check_open()
+        return column(self, path)
+
+    def chunks(self, path: str | tuple) -> Any:
+        """A BufferWithSegmentsCollection of the compressed chunks of a path's columns."""
+        self._check_open()
+        return housekeeping.chunks(self, path)
+
+    def stats(self) -> dict[str, Any]:
+        self._check_open()
+        return housekeeping.stats(self)
+
+    def verify(self) -> list[str]:
+        """Check every chunk and the index against the files; returns the problems found."""
+        self._check_open()
+        return housekeeping.verify(self)
+
+    def compact(self) -> None:
+        """Rewrite live records into fresh files; readers keep reading meanwhile."""
+        from archive.engine.compact import compact
+        compact(self)
+
+    # --- lifetime ----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._view is None:
+            raise ValueError("I/O operation on a closed archive")
+
+    def close(self) -> None:
+        """Commit (when writing) and release everything.  Idempotent."""
+        if getattr(self, "_view", None) is None:
+            return
+        try:
+            if self._writer is not None:
+                self.commit()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._view.close()
+        self._view = None
+        self._drop_cache()
+        self.store.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None and self._view is not None and self._writer is not None:
+            self._rollback()
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._view is None else f"{len(self)} records"
+        return f"<archive.Archive {str(self.path)!r} mode={self.mode!r} {state}>"
+
+
+def open(path: str | os.PathLike, mode: str = "r", **options: Any) -> Archive:  # noqa: A001
+    """Open (``mode="r"``) or create/append to (``mode="a"``) the archive at ``path``.
+
+    Options: ``lock_timeout`` (seconds to wait for another writer; 0 fails at once, None waits),
+    ``cache_bytes`` (decoded-group cache budget), ``threads`` (decompression threads), and at
+    creation the :class:`~archive.engine.settings.Settings` fields.
+    """
+    return Archive(path, mode, **options)

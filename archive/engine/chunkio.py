@@ -1,0 +1,108 @@
+"""Reading chunks through a view: one at a time, or a batch decompressed on several threads.
+
+Every defect found while reading a chunk becomes a :class:`CorruptChunkError` that names the
+segment file and the chunk's offset in it, whatever layer found it (index, checksum, zstd,
+encoding).
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Final
+
+import numpy as np
+
+from archive.buffers import BufferWithSegments, BufferWithSegmentsCollection, decompress_segments
+from archive.codec.chunk import HEADER_SIZE, ChunkHeader, chunk_payload, decode_payload, read_header
+from archive.codec.registry import Kind
+from archive.engine.view import View
+from archive.errors import CorruptChunkError
+
+#: Batches smaller than this are decompressed inline (threads cost more than they save).
+MIN_THREADED_BATCH: Final = 4
+
+
+def _locate(view: View, ref: np.void) -> tuple[str, int]:
+    fv = view.files.get(int(ref["file"]))
+    if fv is None:
+        return f"segment file #{int(ref['file'])}", -1
+    seg = int(ref["seg"])
+    off = int(fv.segments[seg][0]) if 0 <= seg < len(fv.segments) else -1
+    return str(fv.path), off
+
+
+def _fail(view: View, ref: np.void, err: CorruptChunkError) -> CorruptChunkError:
+    path, off = _locate(view, ref)
+    return CorruptChunkError(err.reason, path=path, offset=None if off < 0 else off)
+
+
+def _raw(view: View, ref: np.void) -> object:
+    fv = view.files.get(int(ref["file"]))
+    if fv is None:
+        raise CorruptChunkError("the index names a segment file it does not list")
+    return fv.chunk(int(ref["seg"]))
+
+
+def _check(h: ChunkHeader, ref: np.void, kind: Kind) -> None:
+    if h.kind != kind:
+        raise CorruptChunkError(f"chunk holds {h.kind} values, the index expects {kind}")
+    if h.count != int(ref["count"]):
+        raise CorruptChunkError(f"chunk holds {h.count} values, the index says {int(ref['count'])}")
+
+
+def decode_ref(view: View, ref: np.void, kind: Kind) -> np.ndarray:
+    """Decode one chunk, checking it against its index entry."""
+    try:
+        buf = _raw(view, ref)
+        h = read_header(buf)
+        _check(h, ref, kind)
+        return decode_payload(h, chunk_payload(buf, h))
+    except CorruptChunkError as e:
+        if e.path is not None:
+            raise
+        raise _fail(view, ref, e) from None
+
+
+def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) -> list[np.ndarray]:
+    """Decode many chunks; their zstd frames are decompressed in one multi-threaded call."""
+    if len(refs) < MIN_THREADED_BATCH or threads < 2:
+        return [decode_ref(view, r, k) for r, k in refs]
+    headers: list[ChunkHeader | None] = []
+    frames: dict[int, list[tuple[int, int, int]]] = {}  # file -> (index, offset, length)
+    for i, (ref, kind) in enumerate(refs):
+        try:
+            buf = _raw(view, ref)
+            h = read_header(buf)
+            _check(h, ref, kind)
+            if len(buf) != h.total_len or zlib.crc32(memoryview(buf)[HEADER_SIZE:]) != h.crc32:
+                chunk_payload(buf, h)  # raises the precise error
+        except CorruptChunkError as e:
+            raise _fail(view, ref, e) from None
+        headers.append(h)
+        if h.compressed:
+            fno, seg = int(ref["file"]), int(ref["seg"])
+            off = int(view.files[fno].segments[seg][0])
+            frames.setdefault(fno, []).append((i, off + HEADER_SIZE, h.body_len))
+    payloads: dict[int, bytes] = {}
+    if frames:
+        members, order, sizes = [], [], []
+        for fno, items in frames.items():
+            segs = np.array([(o, n) for _, o, n in items], dtype=np.uint64)
+            members.append(BufferWithSegments(memoryview(view.files[fno].buffer), segs))
+            order.extend(i for i, _, _ in items)
+            sizes.extend(headers[i].raw_len for i, _, _ in items)
+        coll = BufferWithSegmentsCollection(*members)
+        try:
+            out = decompress_segments(coll, sizes=sizes, threads=threads, max_output_size=max(sizes))
+        except CorruptChunkError:
+            # Find which chunk it was, to name it.
+            return [decode_ref(view, r, k) for r, k in refs]
+        payloads = dict(zip(order, out))
+    result = []
+    for i, (ref, _kind) in enumerate(refs):
+        h = headers[i]
+        try:
+            payload = payloads[i] if h.compressed else memoryview(_raw(view, ref))[HEADER_SIZE:]
+            result.append(decode_payload(h, payload))
+        except CorruptChunkError as e:
+            raise _fail(view, ref, e) from None
+    return result

@@ -1,0 +1,172 @@
+"""Scans: records in position order, projected, filtered by a ``where`` expression.
+
+A scan walks the groups in order.  For each group it first asks the expression whether any
+record *could* match, given the group's chunk statistics (value kinds present, min/max per
+kind) — a group ruled out is skipped without decompressing anything.  Otherwise only the
+columns under the filtered paths are decoded, the expression is evaluated vectorized over the
+group, and only the matching records are assembled (projected to ``columns``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import numpy as np
+
+from archive.codec.assemble import MISSING, GroupReader, projection_tree
+from archive.codec.shred import Tag
+from archive.engine.housekeeping import parse_path
+from archive.query import Expr, PathStats, parse
+
+if TYPE_CHECKING:
+    from archive.engine.archive import Archive
+
+_TAG_KIND = {Tag.NULL: "null", Tag.BOOL: "bool", Tag.INT: "int", Tag.BIG: "int", Tag.FLOAT: "float",
+             Tag.STR: "str", Tag.BYTES: "bytes", Tag.LIST: "list", Tag.DICT: "dict"}
+
+
+def _groups(ar: "Archive") -> Iterator[tuple[int, int, int]]:
+    """(group, first row, rows) for every group, the writer's pending one last."""
+    view = ar._view
+    for g in range(len(view.group_first)):
+        yield g, int(view.group_first[g]), int(view.group_rows[g])
+    if ar._writer is not None and ar._writer.p.rows:
+        yield len(view.group_first), view.rows, ar._writer.p.rows
+
+
+def _live(ar: "Archive", first: int, n: int) -> np.ndarray:
+    rows = np.arange(first, first + n, dtype=np.int64)
+    dead = ar._view.dead
+    if len(dead):
+        a, b = np.searchsorted(dead, [first, first + n])
+        if b > a:
+            rows = rows[~np.isin(rows, dead[a:b])]
+    return rows
+
+
+def group_stats(ar: "Archive", g: int, n: int, path: tuple[str, ...]) -> PathStats | None:
+    """What the chunk statistics say about ``path`` in group ``g`` (None: unknown)."""
+    view = ar._view
+    if g >= len(view.group_first):
+        return None
+    tag_col = view.col_ids.get((path, "tag"))
+    refs = view.group_refs[g]
+    if tag_col is None or not (refs["col"] == tag_col).any():
+        return PathStats(n, frozenset({"missing"}))
+    count, bits = 0, 0
+    for s in view.chunk_stats(tag_col, g):
+        if "tags" not in s:
+            return None
+        bits |= int(s["tags"])
+    count = int(refs["count"][refs["col"] == tag_col].sum())
+    kinds = {_TAG_KIND[t] for t in Tag if bits >> t & 1}
+    if count < n:
+        kinds.add("missing")
+    lo: dict[str, Any] = {}
+    hi: dict[str, Any] = {}
+    for slot in ("int", "float", "str"):
+        if slot == "int" and bits >> Tag.BIG & 1:
+            continue
+        col = view.col_ids.get((path, slot))
+        if col is None or not (refs["col"] == col).any():
+            continue
+        parts = view.chunk_stats(col, g)
+        if parts and all("min" in p and "max" in p for p in parts):
+            lo[slot] = min(p["min"] for p in parts)
+            hi[slot] = max(p["max"] for p in parts)
+    return PathStats(n, frozenset(kinds), lo, hi)
+
+
+def _select(ar: "Archive", reader: GroupReader, local: np.ndarray, expr: Expr | None,
+            redirected: dict[int, Any]) -> np.ndarray:
+    """Mask of the rows (group-local) that match; redirected rows are judged on their content."""
+    if expr is None:
+        return np.ones(len(local), dtype=bool)
+    cols = {p: reader.path_values_at(p, local) for p in expr.paths}
+    mask = expr.evaluate(cols, len(local))
+    for i, rec in redirected.items():
+        mask[i] = expr.matches(rec)
+    return mask
+
+
+def scan(ar: "Archive", columns: Iterable[str | tuple] | None, where: str | None) -> Iterator[Any]:
+    paths = None if columns is None else [parse_path(c) for c in columns]
+    proj = None if paths is None else projection_tree(paths)
+    expr = parse(where) if where is not None else None
+    for g, first, n in list(_groups(ar)):
+        if expr is not None and not expr.may_match({p: group_stats(ar, g, n, p) for p in expr.paths}):
+            continue
+        live = _live(ar, first, n)
+        if not len(live):
+            continue
+        content = ar._view.content_rows(live)
+        moved = np.flatnonzero(content != live)
+        redirected = {}
+        if len(moved):
+            recs = ar._read_rows(content[moved])
+            redirected = dict(zip(moved.tolist(), recs))
+        reader, _ = ar._group(g)
+        local = live - first
+        mask = _select(ar, reader, local, expr, redirected)
+        keep = np.flatnonzero(mask)
+        if not len(keep):
+            continue
+        plain = keep[~np.isin(keep, moved)] if len(moved) else keep
+        recs = dict(zip(plain.tolist(), reader.records_at(local[plain], proj)))
+        for i in keep.tolist():
+            if i in recs:
+                yield recs[i]
+            else:
+                rec = redirected[i]
+                yield rec if proj is None else _project(rec, proj)
+
+
+def _project(rec: Any, proj: dict) -> Any:
+    if isinstance(rec, list):
+        return [x for x in (_project(v, proj) for v in rec) if x is not MISSING]
+    if not isinstance(rec, dict):
+        return MISSING
+    out = {}
+    for k, v in rec.items():
+        if k in proj:
+            sub = v if proj[k] is None else _project(v, proj[k])
+            if sub is not MISSING:
+                out[k] = sub
+    return out
+
+
+def column(ar: "Archive", path: str | tuple) -> np.ndarray:
+    """``path``'s value in every record, in position order (``None`` where absent or null).
+
+    A typed int64/float64/bool array when every record holds a value of that one type,
+    otherwise an object array.
+    """
+    p = parse_path(path)
+    parts: list[np.ndarray] = []
+    for g, first, n in list(_groups(ar)):
+        live = _live(ar, first, n)
+        if not len(live):
+            continue
+        content = ar._view.content_rows(live)
+        if (content != live).any():
+            vals = [_lookup(r, p) for r in ar._read_rows(content)]
+            arr = np.empty(len(vals), dtype=object)
+            arr[:] = vals
+        else:
+            reader, _ = ar._group(g)
+            arr = reader.path_values_at(p, live - first)
+        parts.append(arr)
+    if not parts:
+        return np.empty(0, dtype=object)
+    if all(a.dtype != object for a in parts) and len({a.dtype for a in parts}) == 1:
+        return np.concatenate(parts)
+    out = np.concatenate([a.astype(object) for a in parts])
+    out[np.fromiter((v is MISSING for v in out), dtype=bool, count=len(out))] = None
+    return out
+
+
+def _lookup(rec: Any, path: tuple[str, ...]) -> Any:
+    for k in path:
+        if not isinstance(rec, dict) or k not in rec:
+            return None
+        rec = rec[k]
+    return rec

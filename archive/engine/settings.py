@@ -1,0 +1,80 @@
+"""Tunable settings, persisted in the index on creation and read back on every open."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final
+
+from archive.codec.chunk import MAX_ITEMS, MAX_RAW_BYTES
+from archive.errors import ArchiveVersionError, CorruptIndexError
+
+#: Version of the on-disk layout (index tables, segment files, chunk format).
+FORMAT_VERSION: Final = 1
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an archive is written.  Fixed at creation; later opens use the stored values.
+
+    ``group_rows``/``group_bytes``: records are cut into groups (every column's chunks of a
+    group cover the same records) at this many records or this much raw column data.
+    ``chunk_items``/``chunk_bytes``: a column of one group is split into several chunks beyond
+    these.  ``zstd_level``: compression on top of each chunk's encoding.
+    ``segment_bytes``: segment files rotate past this size.
+    """
+
+    group_rows: int = 16384
+    group_bytes: int = 8 << 20
+    chunk_items: int = 1 << 20
+    chunk_bytes: int = 16 << 20
+    zstd_level: int = 9
+    segment_bytes: int = 256 << 20
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise TypeError(f"setting {f.name} must be an int, not {type(v).__name__}")
+        if not 1 <= self.group_rows <= MAX_ITEMS:
+            raise ValueError(f"group_rows must be 1..{MAX_ITEMS}")
+        if not 1 <= self.chunk_items <= MAX_ITEMS:
+            raise ValueError(f"chunk_items must be 1..{MAX_ITEMS}")
+        if not 1024 <= self.chunk_bytes <= MAX_RAW_BYTES // 2:
+            raise ValueError(f"chunk_bytes must be 1024..{MAX_RAW_BYTES // 2}")
+        if self.group_bytes < 1024:
+            raise ValueError("group_bytes must be at least 1024")
+        if not -7 <= self.zstd_level <= 22:
+            raise ValueError("zstd_level must be -7..22")
+        if self.segment_bytes < 4096:
+            raise ValueError("segment_bytes must be at least 4096")
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "Settings":
+        try:
+            return cls(**json.loads(raw))
+        except (ValueError, TypeError) as e:
+            raise CorruptIndexError(f"stored settings unreadable: {e}") from None
+
+
+def check_version(raw: bytes | None, where: str) -> None:
+    if raw is None:
+        raise CorruptIndexError(f"{where}: the index has no format version")
+    try:
+        v = int(raw)
+    except ValueError:
+        raise CorruptIndexError(f"{where}: format version {raw!r} is not a number") from None
+    if v != FORMAT_VERSION:
+        raise ArchiveVersionError(
+            f"{where} has format version {v}; this build of archive reads version "
+            f"{FORMAT_VERSION} (upgrade the archive package to open it)"
+        )
+
+
+def settings_from_kwargs(kwargs: dict[str, Any]) -> Settings:
+    unknown = set(kwargs) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**kwargs)

@@ -1,0 +1,245 @@
+"""A consistent view of an archive: one commit's groups, files, columns, shapes and deletions.
+
+A reader's view is built from one LMDB read transaction, which it keeps open so key lookups
+and statistics come from the same commit as the data (``refresh()`` replaces the view).  The
+writer's view is the same structure, extended in memory as it flushes groups it has not yet
+committed.
+
+Each segment file is mapped read-only up to its committed length and wrapped, with its chunk
+table from the index, in a :class:`~archive.buffers.BufferWithSegments`; chunks are slices of
+that map, never copies.  Index entries that place a chunk outside its file, or name a missing
+or truncated file, do not stop the archive from opening: reading those chunks raises
+:class:`CorruptChunkError` naming the file and offset, and every other chunk still reads.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import numpy as np
+
+from archive.buffers import BufferWithSegments
+from archive.codec.shred import ITEM, Path as NodePath
+from archive.index.records import (
+    FILE_VALUE, U32, U32U32, U64, unpack_colchunk, unpack_group,
+)
+from archive.index.store import IndexStore
+from archive.storage.segments import map_file, segment_name
+from archive.errors import CorruptChunkError, CorruptIndexError
+
+_EMPTY_SEGS = np.zeros((0, 2), dtype=np.uint64)
+
+
+def path_from_json(raw: list) -> NodePath:
+    return tuple(ITEM if c is None else c for c in raw)
+
+
+def path_to_json(path: NodePath) -> list:
+    return [None if c is ITEM else c for c in path]
+
+
+@dataclass
+class FileView:
+    """One segment file as mapped by this view."""
+
+    file_no: int
+    path: Path
+    length: int
+    segments: np.ndarray  # (n, 2) uint64 (offset, length), as stored in the index
+    buffer: BufferWithSegments | None = None
+    #: segments that lie outside the bytes actually present (corrupt or truncated file)
+    bad: np.ndarray | None = None
+    error: str | None = None
+
+    def map(self) -> None:
+        """(Re)map the file and wrap it with its segment table; never raises for bad files."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size, self.error = 0, f"segment file {self.path.name} is missing"
+        avail = min(size, self.length)
+        if size < self.length and self.error is None:
+            self.error = f"segment file {self.path.name} is {size} bytes, committed {self.length}"
+        segs = self.segments
+        ends = segs[:, 0] + segs[:, 1]
+        bad = (ends < segs[:, 0]) | (ends > avail)
+        safe = np.where(bad[:, None], np.uint64(0), segs) if bad.any() else segs
+        data = map_file(self.path, avail) if avail else b""
+        self.buffer = BufferWithSegments(data, np.ascontiguousarray(safe, dtype=np.uint64))
+        self.bad = bad
+
+    def chunk(self, seg: int) -> Any:
+        """The stored bytes of chunk ``seg`` (a zero-copy segment of the map)."""
+        if not 0 <= seg < len(self.segments):
+            raise CorruptChunkError(f"chunk {seg} not in the file's table of {len(self.segments)}",
+                                    path=str(self.path))
+        if self.bad is not None and self.bad[seg]:
+            off, ln = (int(x) for x in self.segments[seg])
+            why = self.error or f"chunk of {ln} bytes lies past the end of the file"
+            raise CorruptChunkError(why, path=str(self.path), offset=off)
+        return self.buffer[seg]
+
+
+@dataclass
+class View:
+    """Everything a handle needs to find and read records (see the module docstring)."""
+
+    directory: Path
+    rows: int = 0
+    group_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group_refs: list[np.ndarray] = field(default_factory=list)
+    files: dict[int, FileView] = field(default_factory=dict)
+    columns: list[tuple[NodePath, str]] = field(default_factory=list)
+    col_ids: dict[tuple[NodePath, str], int] = field(default_factory=dict)
+    shapes: dict[NodePath, list[tuple[str, ...]]] = field(default_factory=dict)
+    dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    redirect: dict[int, int] = field(default_factory=dict)
+    txn: lmdb.Transaction | None = None
+    store: IndexStore | None = None
+
+    # --- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> "View":
+        v = cls(directory, txn=txn, store=store)
+        db = store.db
+        state = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
+        v.rows = int(state.get("rows", 0))
+        v._load_groups(txn, db["groups"])
+        v._load_files(txn, db["files"], db["segtab"])
+        for k, raw in txn.cursor(db=db["columns"]):
+            cid = U32.unpack(k)[0]
+            path, slot = json.loads(raw)
+            if cid != len(v.columns):
+                raise CorruptIndexError(f"column ids are not dense: found {cid}, expected {len(v.columns)}")
+            v.columns.append((path_from_json(path), slot))
+            v.col_ids[v.columns[-1]] = cid
+        for k, raw in txn.cursor(db=db["shapes"]):
+            cid, sid = U32U32.unpack(k)
+            if cid >= len(v.columns):
+                raise CorruptIndexError(f"shape of unknown column {cid}")
+            table = v.shapes.setdefault(v.columns[cid][0], [])
+            if sid != len(table):
+                raise CorruptIndexError(f"shape ids of column {cid} are not dense")
+            table.append(tuple(json.loads(raw)))
+        v.dead = np.array([U64.unpack(k)[0] for k in txn.cursor(db=db["dead"]).iternext(values=False)],
+                          dtype=np.int64)
+        v.redirect = {U64.unpack(k)[0]: int.from_bytes(val, "little")
+                      for k, val in txn.cursor(db=db["redirect"])}
+        return v
+
+    def _load_groups(self, txn: lmdb.Transaction, db: Any) -> None:
+        first, nrows = [], []
+        expect = 0
+        for k, raw in txn.cursor(db=db):
+            g = U64.unpack(k)[0]
+            f, n, refs = unpack_group(raw)
+            if g != len(first) or f != expect:
+                raise CorruptIndexError(f"group {g} starts at row {f}, expected group {len(first)} at {expect}")
+            first.append(f)
+            nrows.append(n)
+            self.group_refs.append(refs)
+            expect = f + n
+        if expect != self.rows:
+            raise CorruptIndexError(f"groups hold {expect} rows, the index state says {self.rows}")
+        self.group_first = np.array(first, dtype=np.int64)
+        self.group_rows = np.array(nrows, dtype=np.int64)
+
+    def _load_files(self, txn: lmdb.Transaction, files_db: Any, segtab_db: Any) -> None:
+        pieces: dict[int, list[np.ndarray]] = {}
+        for k, raw in txn.cursor(db=segtab_db):
+            fno, first = U32U32.unpack(k)
+            arr = np.frombuffer(raw, dtype="<u8")
+            if len(arr) % 2 or first != sum(len(p) for p in pieces.get(fno, [])):
+                raise CorruptIndexError(f"segment table of file {fno} is malformed at {first}")
+            pieces.setdefault(fno, []).append(arr.reshape(-1, 2))
+        for k, raw in txn.cursor(db=files_db):
+            fno = U32.unpack(k)[0]
+            length, count = FILE_VALUE.unpack(raw)
+            segs = np.concatenate(pieces.get(fno, [_EMPTY_SEGS])).astype(np.uint64)
+            if len(segs) != count:
+                raise CorruptIndexError(f"file {fno} lists {count} chunks, its table holds {len(segs)}")
+            fv = FileView(fno, self.directory / segment_name(fno), length, segs)
+            fv.map()
+            self.files[fno] = fv
+
+    # --- the writer's own additions ----------------------------------------------------------
+    def add_group(self, rows: int, refs: np.ndarray, added: dict[int, list[tuple[int, int]]],
+                  lengths: dict[int, int]) -> None:
+        """Make a just-flushed (uncommitted) group readable through this view."""
+        self.group_first = np.append(self.group_first, self.rows)
+        self.group_rows = np.append(self.group_rows, rows)
+        self.group_refs.append(refs)
+        self.rows += rows
+        for fno, pairs in added.items():
+            fv = self.files.get(fno)
+            new = np.array(pairs, dtype=np.uint64).reshape(-1, 2)
+            if fv is None:
+                fv = self.files[fno] = FileView(fno, self.directory / segment_name(fno), 0, _EMPTY_SEGS)
+            fv.segments = np.concatenate([fv.segments, new])
+            fv.length = lengths[fno]
+            fv.map()
+
+    def add_dead(self, rows: list[int]) -> None:
+        self.dead = np.union1d(self.dead, np.asarray(rows, dtype=np.int64))
+
+    def renew_txn(self) -> None:
+        """After the writer's commit: read keys and statistics from the new commit."""
+        if self.txn is not None:
+            self.txn.abort()
+        self.txn = self.store.env.begin()
+
+    def add_column(self, cid: int, path: NodePath, slot: str) -> None:
+        self.columns.append((path, slot))
+        self.col_ids[(path, slot)] = cid
+
+    # --- lookups ---------------------------------------------------------------------------
+    def live_count(self) -> int:
+        return self.rows - len(self.dead)
+
+    def slots_of(self, positions: np.ndarray) -> np.ndarray:
+        """Logical positions (already in 0..live_count-1) → slot rows, vectorized."""
+        if not len(self.dead):
+            return positions
+        adj = self.dead - np.arange(len(self.dead), dtype=np.int64)
+        return positions + np.searchsorted(adj, positions, side="right")
+
+    def content_rows(self, slots: np.ndarray) -> np.ndarray:
+        if not self.redirect:
+            return slots
+        return np.fromiter((self.redirect.get(s, s) for s in slots.tolist()), dtype=np.int64,
+                           count=len(slots))
+
+    def group_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.group_first, rows, side="right") - 1
+
+    def chunk_stats(self, col: int, group: int) -> list[dict]:
+        """Statistics of each chunk of a column in a group (reads the view's transaction)."""
+        out = []
+        db = self.store.db["colchunks"]
+        with self.txn.cursor(db=db) as cur:
+            prefix = U32.pack(col) + U64.pack(group)
+            if cur.set_range(prefix):
+                for k, raw in cur:
+                    if not k.startswith(prefix):
+                        break
+                    out.append(unpack_colchunk(raw)[3])
+        return out
+
+    def refs_by_col(self, group: int) -> dict[int, np.ndarray]:
+        refs = self.group_refs[group]
+        order = np.argsort(refs["col"], kind="stable")
+        cols, starts = np.unique(refs["col"][order], return_index=True)
+        bounds = list(starts) + [len(order)]
+        return {int(c): refs[order[bounds[i]:bounds[i + 1]]] for i, c in enumerate(cols)}
+
+    def close(self) -> None:
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
+        self.files.clear()
+

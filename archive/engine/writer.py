@@ -1,0 +1,263 @@
+"""The writer: pending records, group flushes into segment files, and the commit.
+
+Records are shredded as they arrive (so a bad record fails its own call and nothing else) into
+the *pending group*.  When the group reaches ``group_rows`` records or ``group_bytes`` of raw
+column data it is *flushed*: each column is encoded into one or more chunks appended to the
+current segment file.  Nothing is visible to other handles until :meth:`Writer.commit`, which
+
+1. flushes the pending group,
+2. fsyncs the segment files (and the directory when a file was created),
+3. writes every index change of the batch in one LMDB transaction and commits it (durable).
+
+A crash before step 3 completes leaves the index at the previous commit; the bytes written
+past the committed file lengths are trimmed when the next writer opens.  A failure inside
+``commit`` (disk full, size limit) rolls everything uncommitted back and re-raises, so the
+archive stays at its last commit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lmdb
+import numpy as np
+
+from archive.codec.chunk import ChunkEncoder
+from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, to_array
+from archive.engine.settings import Settings
+from archive.engine.view import View, path_to_json
+from archive.index.records import (
+    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U32U64U32, U64, chunk_stats, pack_colchunk,
+    pack_group, unpack_colchunk,
+)
+from archive.index.store import IndexStore
+from archive.storage.segments import SegmentWriter
+
+
+def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
+    """The column whose chunk a column's chunk continues (see FORMAT.md, "parent chunk")."""
+    if slot != "tag":
+        return (path, "tag")
+    if not path:
+        return None
+    return (path[:-1], "len" if path[-1] is ITEM else "shape")
+
+
+@dataclass
+class _Flushed:
+    group: int
+    first_row: int
+    rows: int
+    refs: np.ndarray
+    colchunks: list[tuple[bytes, bytes]]
+
+
+@dataclass
+class Pending:
+    """Everything written since the last commit."""
+
+    columns: dict[ColumnId, list] = field(default_factory=dict)
+    rows: int = 0
+    raw_bytes: int = 0
+    flushed: list[_Flushed] = field(default_factory=list)
+    new_columns: list[tuple[int, tuple, str]] = field(default_factory=list)
+    segtab: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    keys: dict[bytes, int | None] = field(default_factory=dict)
+    dead: set[int] = field(default_factory=set)
+    redirect: dict[int, int | None] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.rows or self.flushed or self.keys or self.dead or self.redirect)
+
+
+class Writer:
+    """Owns the write side of one open archive (the caller holds the writer lock)."""
+
+    def __init__(self, directory: Path, store: IndexStore, view: View, settings: Settings,
+                 start_file: int | None = None) -> None:
+        """``start_file``: write into new files numbered after it, with column item positions
+        starting from 0 (compaction builds a whole new generation this way)."""
+        self.directory = directory
+        self.start_file = start_file
+        self.store = store
+        self.settings = settings
+        self.encoder = ChunkEncoder(settings.zstd_level)
+        self.view = view
+        self._reset_from(view)
+
+    def _reset_from(self, view: View) -> None:
+        self.view = view
+        self.shapes = ShapeTable()
+        for path, table in view.shapes.items():
+            self.shapes.by_node[path] = {keys: i for i, keys in enumerate(table)}
+        self.shredder = Shredder(self.shapes)
+        self.col_ids = dict(view.col_ids)
+        self.n_columns = len(view.columns)
+        self.col_next_item: dict[int, int] = {}
+        self.p = Pending()
+        last = max(view.files) if view.files else -1
+        self.committed_file = (last, view.files[last].length if last >= 0 else 0)
+        self.file_chunks = {f: len(fv.segments) for f, fv in view.files.items()}
+        self.file_length = {f: fv.length for f, fv in view.files.items()}
+        self._announced = 0
+        if self.start_file is not None:
+            self.committed_file = (self.start_file, -1)
+            self.segw = SegmentWriter(self.directory, self.start_file, -1, self.settings.segment_bytes)
+        else:
+            self.segw = SegmentWriter(self.directory, last, self.committed_file[1], self.settings.segment_bytes)
+
+    # --- rows --------------------------------------------------------------------------------
+    @property
+    def total_rows(self) -> int:
+        return self.view.rows + self.p.rows
+
+    def add(self, columns: dict[ColumnId, list], n: int) -> int:
+        """Merge a shredded batch of ``n`` records; returns the row of the first one."""
+        first = self.total_rows
+        pend = self.p.columns
+        raw = 0
+        for cid, values in columns.items():
+            pend.setdefault(cid, []).extend(values)
+            kind = SLOT_KIND[cid[1]]
+            raw += sum(map(len, values)) + 4 * len(values) if kind in ("str", "bytes") else 8 * len(values)
+        self.p.rows += n
+        self.p.raw_bytes += raw
+        if self.p.rows >= self.settings.group_rows or self.p.raw_bytes >= self.settings.group_bytes:
+            self.flush_group()
+        return first
+
+    def _col_id(self, cid: ColumnId) -> int:
+        i = self.col_ids.get(cid)
+        if i is None:
+            i = self.col_ids[cid] = self.n_columns
+            self.n_columns += 1
+            self.p.new_columns.append((i, cid[0], cid[1]))
+        return i
+
+    def _next_item(self, col: int) -> int:
+        n = self.col_next_item.get(col)
+        if n is None and self.start_file is not None:
+            n = 0
+        if n is None:
+            n = 0
+            with self.store.read() as txn, txn.cursor(db=self.store.db["colchunks"]) as cur:
+                if cur.set_range(U32.pack(col + 1)) and cur.prev() or cur.last():
+                    k, v = cur.item()
+                    if k[:4] == U32.pack(col):
+                        first, count, _, _ = unpack_colchunk(v)
+                        n = first + count
+        return n
+
+    def _pieces(self, kind: str, values: np.ndarray) -> list[tuple[int, int]]:
+        n, cap = len(values), self.settings.chunk_items
+        if kind in ("str", "bytes"):
+            sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
+        else:
+            sizes = np.full(n, 8, dtype=np.int64)
+        cum = np.cumsum(sizes)
+        out, a = [], 0
+        while a < n:
+            base = cum[a - 1] if a else 0
+            b = int(np.searchsorted(cum, base + self.settings.chunk_bytes, side="right"))
+            b = min(max(b, a + 1), a + cap, n)
+            out.append((a, b))
+            a = b
+        return out or [(0, 0)]
+
+    def flush_group(self) -> None:
+        """Encode the pending group into chunks in the segment files (not yet committed)."""
+        if not self.p.rows:
+            return
+        group = len(self.view.group_first)
+        refs, colchunks = [], []
+        added: dict[int, list[tuple[int, int]]] = {}
+        for cid, values in sorted(self.p.columns.items(), key=lambda kv: self._col_id(kv[0])):
+            col = self._col_id(cid)
+            kind = SLOT_KIND[cid[1]]
+            arr = to_array(cid[1], values)
+            parent = parent_column(*cid)
+            parent_id = NO_PARENT if parent is None else self._col_id(parent)
+            for part, (a, b) in enumerate(self._pieces(kind, arr)):
+                piece = arr[a:b]
+                enc = self.encoder.encode(kind, piece)
+                fno, off = self.segw.append(enc.data)
+                seg = self.file_chunks.get(fno, 0)
+                self.file_chunks[fno] = seg + 1
+                self.p.segtab.setdefault(fno, []).append((off, len(enc.data)))
+                added.setdefault(fno, []).append((off, len(enc.data)))
+                self.file_length[fno] = off + len(enc.data)
+                refs.append((col, fno, seg, b - a, enc.raw_len, len(enc.data), enc.codec_id))
+                first = self._next_item(col)
+                self.col_next_item[col] = first + (b - a)
+                colchunks.append((U32U64U32.pack(col, group, part),
+                                  pack_colchunk(first, b - a, parent_id,
+                                                chunk_stats(kind, piece, cid[1]))))
+        self.segw.flush()
+        ref_arr = np.array(refs, dtype=CHUNK_REF) if refs else np.zeros(0, CHUNK_REF)
+        self.p.flushed.append(_Flushed(group, self.view.rows, self.p.rows, ref_arr, colchunks))
+        self.view.add_group(self.p.rows, ref_arr, added, self.file_length)
+        for cid, path, slot in self.p.new_columns[self._announced:]:
+            self.view.add_column(cid, path, slot)
+        self._announced = len(self.p.new_columns)
+        self.p.columns, self.p.rows, self.p.raw_bytes = {}, 0, 0
+
+    # --- commit ------------------------------------------------------------------------------
+    def commit(self) -> bool:
+        """Make everything pending durable; returns False when there was nothing to commit."""
+        if self.p.empty() and not self.shapes.new:
+            return False
+        self.flush_group()
+        for path, _sid, _keys in self.shapes.new:
+            self._col_id((path, "shape"))
+        self.segw.sync()
+        self.store.write(self._write_index)
+        self.shapes.take_new()
+        self.p = Pending()
+        self._announced = 0
+        self.committed_file = (self.segw.file_no, self.segw.length)
+        return True
+
+    def _write_index(self, txn: lmdb.Transaction) -> None:
+        db = self.store.db
+        for cid, path, slot in self.p.new_columns:
+            txn.put(U32.pack(cid), json.dumps([path_to_json(path), slot]).encode(), db=db["columns"])
+        for path, sid, keys in self.shapes.new:
+            col = self.col_ids[(path, "shape")]
+            txn.put(U32U32.pack(col, sid), json.dumps(list(keys)).encode(), db=db["shapes"])
+        for fno, pairs in self.p.segtab.items():
+            first = self.file_chunks[fno] - len(pairs)
+            txn.put(U32U32.pack(fno, first), np.array(pairs, dtype="<u8").tobytes(), db=db["segtab"])
+        for fno in self.p.segtab:
+            txn.put(U32.pack(fno), FILE_VALUE.pack(self.file_length[fno], self.file_chunks[fno]),
+                    db=db["files"])
+        for f in self.p.flushed:
+            txn.put(U64.pack(f.group), pack_group(f.first_row, f.rows, f.refs), db=db["groups"])
+            for k, v in f.colchunks:
+                txn.put(k, v, db=db["colchunks"])
+        for k, slot in self.p.keys.items():
+            if slot is None:
+                txn.delete(k, db=db["keys"])
+            else:
+                txn.put(k, slot.to_bytes(8, "little"), db=db["keys"])
+        for row in self.p.dead:
+            txn.put(U64.pack(row), b"", db=db["dead"])
+        for slot, row in self.p.redirect.items():
+            if row is None:
+                txn.delete(U64.pack(slot), db=db["redirect"])
+            else:
+                txn.put(U64.pack(slot), row.to_bytes(8, "little"), db=db["redirect"])
+        state: dict[str, Any] = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
+        state["rows"] = self.total_rows
+        txn.put(b"state", json.dumps(state).encode(), db=db["meta"])
+
+    def rollback(self, view: View) -> None:
+        """Discard everything uncommitted (segment bytes included); ``view`` is the last commit."""
+        fno, length = self.committed_file
+        self.segw.rollback(fno, length)
+        self.segw.close()
+        self._reset_from(view)
+
+    def close(self) -> None:
+        self.segw.close()
