@@ -19,7 +19,11 @@ from archive.codec.chunk import HEADER, MAGIC, MAX_ITEMS, decode_chunk, encode_c
 from archive.codec.framing import Writer
 from archive.codec.registry import DTYPES, MAX_DEPTH, decode_values, encode_values
 from archive.errors import CorruptChunkError
-from test_enc_numeric import BOOL_IDS, FLOAT_IDS, INT_IDS, STRATEGY
+
+try:  # tests/ is a package
+    from tests.test_enc_numeric import BOOL_IDS, FLOAT_IDS, INT_IDS, STRATEGY
+except ImportError:  # tests/ on sys.path (rootdir-relative import mode)
+    from test_enc_numeric import BOOL_IDS, FLOAT_IDS, INT_IDS, STRATEGY
 
 I64 = np.iinfo(np.int64)
 CASES = [("int", c) for c in INT_IDS + (None,)] + [("float", c) for c in FLOAT_IDS + (None,)] + [

@@ -11,7 +11,18 @@ import pytest
 
 from archive.errors import ArchiveError, QuerySyntaxError
 from archive.query import (
-    MISSING, And, Compare, Contains, Exists, In, Matches, Not, Or, PathStats, StartsWith, parse,
+    MISSING,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    In,
+    Matches,
+    Not,
+    Or,
+    PathStats,
+    StartsWith,
+    parse,
 )
 
 X = ("x",)
@@ -283,6 +294,9 @@ def check(text, value, expected):
     ("ab", "x >= 'ab'", True), ("a", "x < 'ab'", True), ("é", "x > 'z'", True),
     ("\U0001F600", "x > '\uffff'", True), (b"b", "x > 'a'", False), (b"b", "x > b'a'", True),
     (b"b", "x == 'b'", False), ("b", "x == b'b'", False), (b"\x00", "x < b'\\x01'", True),
+    ("\x00", "x == '\\x00'", True), ("", "x == '\\x00'", False), ("a", "x < 'a\\x00'", True),
+    (b"", "x == b'\\x00'", False), (b"\x00", "x == b'\\x00'", True), ("a\x00", "x > 'a'", True),
+    ("\x00", "x in ['\\x00']", True), ("", "x in ['\\x00']", False),
     (2**53 + 1, "x == 9007199254740992.0", False), (2**53, "x == 9007199254740992.0", True),
     (2**53 + 1, "x > 9007199254740992.0", True), (2.0**53, "x < 9007199254740993", True),
     (2.0**53, "x == 9007199254740993", False), (3, "x < 3.5", True), (4, "x < 3.5", False),
@@ -518,7 +532,7 @@ def test_may_match_unknown_stats():
 def test_path_stats_from_values():
     st = PathStats.from_values([1, 5, 2.5, math.nan, "b", "a", None, MISSING, True, [1], {}, b"x"])
     assert st.count == 12
-    assert st.kinds == frozenset("int float str null missing bool list dict bytes".split())
+    assert st.kinds == frozenset(["int", "float", "str", "null", "missing", "bool", "list", "dict", "bytes"])
     assert st.min == {"int": 1, "float": 2.5, "str": "a"}
     assert st.max == {"int": 5, "float": 2.5, "str": "b"}
     assert PathStats.from_values([]) == PathStats(0, frozenset())

@@ -9,10 +9,23 @@
 import math
 
 import numpy as np
-from hypothesis import event, given, strategies as st
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from archive.query import (
-    MISSING, And, Compare, Contains, Exists, In, Matches, Not, Or, PathStats, StartsWith, lookup, parse,
+    MISSING,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    In,
+    Matches,
+    Not,
+    Or,
+    PathStats,
+    StartsWith,
+    lookup,
+    parse,
 )
 from archive.query.values import compare
 
@@ -38,49 +51,86 @@ values = st.recursive(
     max_leaves=5,
 )
 TYPED_MODES = {"int": int64s, "float": st.one_of(floats, st.just(math.nan)), "bool": st.booleans()}
+# Per-path value modes: a typed kind (always present), that kind with nulls and gaps, or anything.
+MODES = [("int", False), ("float", False), ("bool", False), ("int", True), ("float", True),
+         ("str", True), ("mixed", True), ("mixed", True)]
+MODE_VALUES = {**TYPED_MODES, "str": texts, "mixed": values}
 
 # Paths: top-level (possibly typed), dotted key, keyword key, nested, through non-dicts, absent.
 PATHS = [("a",), ("b",), ("c.d",), ("or",), ("n", "x"), ("n",), ("a", "x"), ("zz",)]
-paths = st.sampled_from(PATHS)
+paths = st.one_of(st.sampled_from(PATHS), st.sampled_from(PATHS[:3]))  # favour common paths
 patterns = st.sampled_from(["a", "^b", "é$", "a.?b", "\\x00", "(?i)A", "^$", b"a", b"^\\x00", b"b$"])
 OPS = ["==", "!=", "<", "<=", ">", ">="]
 
-leaves = st.one_of(
-    st.builds(Compare, paths, st.sampled_from(OPS), literals),
-    st.builds(In, paths, st.lists(literals, max_size=4)),
-    st.builds(StartsWith, paths, texts | blobs),
-    st.builds(Contains, paths, literals),
-    st.builds(Matches, paths, patterns),
-    st.builds(Exists, paths),
-)
-exprs = st.recursive(
-    leaves,
-    lambda inner: st.one_of(
-        st.builds(Not, inner),
-        st.builds(And, st.lists(inner, min_size=2, max_size=3)),
-        st.builds(Or, st.lists(inner, min_size=2, max_size=3)),
-    ),
-    max_leaves=6,
-)
+
+
+def make_exprs(lits, prefixes):
+    leaves = st.one_of(
+        st.builds(Compare, paths, st.sampled_from(OPS), lits),
+        st.builds(In, paths, st.lists(lits, max_size=4)),
+        st.builds(StartsWith, paths, prefixes),
+        st.builds(Contains, paths, lits),
+        st.builds(Matches, paths, patterns),
+        st.builds(Exists, paths),
+    )
+    return leaves | st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds(Not, inner),
+            st.builds(And, st.lists(inner, min_size=2, max_size=3)),
+            st.builds(Or, st.lists(inner, min_size=2, max_size=3)),
+        ),
+        max_leaves=6,
+    )
+
+
+exprs = make_exprs(literals, texts | blobs)
+
+
+def _scalars_in(v, out):
+    if isinstance(v, list):
+        for e in v:
+            _scalars_in(e, out)
+    elif isinstance(v, dict):
+        for e in v.values():
+            _scalars_in(e, out)
+    elif not (isinstance(v, float) and math.isnan(v)):
+        out.append(v)
 
 
 @st.composite
 def records(draw, max_size=8):
-    """Records where "a" and "b" are each either mixed (maybe absent) or one typed kind."""
-    modes = {k: draw(st.sampled_from(["int", "float", "bool", "mixed", "mixed"])) for k in "ab"}
+    """Records where "a", "b", "c.d" each hold one kind of value (maybe with nulls and gaps)."""
+    modes = {k: draw(st.sampled_from(MODES)) for k in ("a", "b", "c.d")}
     out = []
     for _ in range(draw(st.integers(0, max_size))):
         r = {}
-        for k, mode in modes.items():
-            if mode != "mixed":
-                r[k] = draw(TYPED_MODES[mode])
-            elif draw(st.booleans()):
-                r[k] = draw(values)
-        for k in ("c.d", "or", "n"):
+        for k, (mode, gaps) in modes.items():
+            if not gaps:
+                r[k] = draw(MODE_VALUES[mode])
+            elif draw(st.integers(0, 4)) > 0:
+                r[k] = None if mode != "mixed" and draw(st.integers(0, 4)) == 0 else draw(MODE_VALUES[mode])
+        for k in ("or", "n"):
             if draw(st.booleans()):
                 r[k] = draw(values)
         out.append(r)
     return out
+
+
+@st.composite
+def cases(draw, max_size=8):
+    """Records, and an expression whose literals often are values (or prefixes) found in them."""
+    recs = draw(records(max_size))
+    pool: list = []
+    for r in recs:
+        _scalars_in([r.get(k) for k in ("a", "b", "c.d")], pool)
+    lits, prefixes = literals, texts | blobs
+    if pool:
+        lits = st.one_of(literals, st.sampled_from(pool), st.sampled_from(pool))
+        cut = [v[:i] for v in pool if isinstance(v, (str, bytes)) for i in range(len(v) + 1)]
+        if cut:
+            prefixes = st.one_of(prefixes, st.sampled_from(cut))
+    return recs, draw(make_exprs(lits, prefixes))
 
 
 def object_column(vals):
@@ -112,10 +162,11 @@ def columns(expr, recs, typed):
     return out
 
 
-@given(records(), exprs)
-def test_evaluate_agrees_with_matches(recs, expr):
+@given(cases())
+def test_evaluate_agrees_with_matches(case):
+    recs, expr = case
     want = [expr.matches(r) for r in recs]
-    event(f"{sum(want)} of {len(recs)} match" if 0 < sum(want) < len(recs) else "all the same")
+    event("mixed results" if 0 < sum(want) < len(recs) else f"all {bool(sum(want))}, n={min(len(recs), 2)}")
     for typed in (False, True):
         cols = columns(expr, recs, typed)
         if typed:
@@ -147,8 +198,9 @@ def _degrade(st_: PathStats, how: int):
     return st_
 
 
-@given(records(max_size=4), exprs, st.lists(st.integers(0, 3), min_size=len(PATHS), max_size=len(PATHS)))
-def test_may_match_is_sound(recs, expr, degrade):
+@given(cases(max_size=4), st.lists(st.integers(0, 3), min_size=len(PATHS), max_size=len(PATHS)))
+def test_may_match_is_sound(case, degrade):
+    recs, expr = case
     stats = {p: PathStats.from_values(lookup(r, p) for r in recs) for p in PATHS}
     matched = any(expr.matches(r) for r in recs)
     if matched:
@@ -168,3 +220,41 @@ def test_str_round_trips(expr):
     assert again == expr
     assert str(again) == text
     assert again.paths == expr.paths
+
+
+@st.composite
+def one_column(draw):
+    """Values of one kind (maybe with nulls and gaps) and a single predicate on them whose
+    literal is mostly taken from the values: many records match, many do not."""
+    kind = draw(st.sampled_from([int64s, ints, floats, texts, blobs, st.booleans(),
+                                 st.lists(st.one_of(st.integers(-2, 2), st.booleans(), texts), max_size=3)]))
+    gaps = draw(st.booleans())
+    vals = draw(st.lists(st.one_of(kind, st.sampled_from([None, MISSING])) if gaps else kind,
+                         min_size=3, max_size=10))
+    pool = [v for v in vals if v is not MISSING and not isinstance(v, list)] or [0]
+    pool += [e for v in vals if isinstance(v, list) for e in v]
+    lit = st.one_of(st.sampled_from(pool), st.sampled_from(pool), literals)
+    cut = [v[:i] for v in pool if isinstance(v, (str, bytes)) for i in range(len(v) + 1)] or [""]
+    x = st.just(("x",))
+    leaf = draw(st.one_of(
+        st.builds(Compare, x, st.sampled_from(OPS), lit),
+        st.builds(In, x, st.lists(lit, max_size=4)),
+        st.builds(StartsWith, x, st.sampled_from(cut)),
+        st.builds(Contains, x, lit),
+        st.builds(Matches, x, patterns),
+        st.builds(Exists, x),
+    ))
+    return vals, leaf
+
+
+@given(one_column())
+def test_single_predicate_agreement(case):
+    vals, leaf = case
+    recs = [{} if v is MISSING else {"x": v} for v in vals]
+    want = [leaf.matches(r) for r in recs]
+    event("mixed results" if 0 < sum(want) < len(recs) else "all the same")
+    for col in (object_column(vals), typed_column(vals)):
+        assert leaf.evaluate({("x",): col}, len(vals)).tolist() == want
+    stats = {("x",): PathStats.from_values(vals)}
+    assert leaf.may_match(stats) or not any(want)
+    assert Not(leaf).may_match(stats) or all(want)

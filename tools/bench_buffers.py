@@ -58,25 +58,29 @@ def best_of(repeat: int, fn) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
+def time_lookups(collection: BufferWithSegmentsCollection, indexes: list[int],
+                 repeat: int) -> tuple[float, float]:
+    """Best seconds for ``c[i]`` over ``indexes``, then for ``bytes(c[i])``."""
+
+    def lookups() -> None:
+        for i in indexes:
+            collection[i]
+
+    def copies() -> None:
+        for i in indexes:
+            bytes(collection[i])
+
+    return best_of(repeat, lookups), best_of(repeat, copies)
+
+
 def run(args: argparse.Namespace) -> dict[str, float]:
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         made = make_files(Path(tmp), args.files, args.segments, args.slot, rng)
         build_s = best_of(args.repeat, lambda: build(made))
-        collection = build(made)
-        indexes = rng.integers(-len(collection), len(collection), args.lookups).tolist()
-
-        def lookups() -> None:
-            for i in indexes:
-                collection[i]
-
-        def copies() -> None:
-            for i in indexes:
-                bytes(collection[i])
-
-        lookup_s = best_of(args.repeat, lookups)
-        bytes_s = best_of(args.repeat, copies)
-        del collection  # unmap before the directory goes
+        total = args.files * args.segments
+        indexes = rng.integers(-total, total, args.lookups).tolist()
+        lookup_s, bytes_s = time_lookups(build(made), indexes, args.repeat)
     return {
         "files": args.files,
         "segments_per_file": args.segments,

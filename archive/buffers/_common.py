@@ -33,11 +33,11 @@ def bytes_view(other: object) -> memoryview | None:
         return None
     if view.format == "B" and view.ndim == 1:
         return view
-    return memoryview(np.frombuffer(view, dtype=np.uint8))
+    return memoryview(np.frombuffer(view, dtype=np.uint8))  # type: ignore[arg-type]
 
 
 def _plain(x: Any) -> Any:
-    return x.view(np.ndarray) if isinstance(x, PlainResults) else x
+    return x.view(np.ndarray) if isinstance(x, PlainResults) else x  # type: ignore[attr-defined]
 
 
 class PlainResults:

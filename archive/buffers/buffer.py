@@ -41,6 +41,8 @@ class BufferSegment(PlainResults, np.ndarray):
     """
 
     __slots__ = ("_offset", "_parent")
+    _offset: int
+    _parent: BufferWithSegments
 
     def __new__(cls, *args: Any, **kwargs: Any) -> BufferSegment:
         raise TypeError("BufferSegment objects come from indexing a BufferWithSegments")
@@ -69,7 +71,7 @@ class BufferSegment(PlainResults, np.ndarray):
             return self.view(np.ndarray)[key]
         return int(self.view(np.ndarray)[checked_index(key, self.nbytes)])
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int]:  # type: ignore[override]
         return iter(bytes_view(self))  # type: ignore[arg-type]
 
     def __eq__(self, other: object) -> Any:
@@ -121,7 +123,7 @@ class BufferWithSegments(PlainResults, np.ndarray):
         self._segments = table
         # A flat sequence of Python ints: offset, length, offset, length...  Indexing a
         # memoryview is the cheapest way to get ints out of the table on the hot path.
-        self._pairs = memoryview(np.ascontiguousarray(table.array).reshape(-1))
+        self._pairs = memoryview(np.ascontiguousarray(table.array).reshape(-1))  # type: ignore[arg-type]
         self._flat = flat  # plain view: slicing it skips numpy subclass machinery
         self._count = len(table)
         return self
@@ -171,7 +173,7 @@ class BufferWithSegments(PlainResults, np.ndarray):
             key = checked_index(key, self._count)
         return self._segment(key)
 
-    def __iter__(self) -> Iterator[BufferSegment]:
+    def __iter__(self) -> Iterator[BufferSegment]:  # type: ignore[override]
         return map(self._segment, range(self._count))
 
     def __contains__(self, value: object) -> bool:
@@ -200,5 +202,5 @@ class BufferWithSegments(PlainResults, np.ndarray):
 
 
 _NO_SEGMENTS = BufferSegments(b"")
-_NO_PAIRS = memoryview(_NO_SEGMENTS.array.reshape(-1))
+_NO_PAIRS = memoryview(_NO_SEGMENTS.array.reshape(-1))  # type: ignore[arg-type]
 _NO_BYTES = np.empty(0, dtype=np.uint8)

@@ -20,6 +20,11 @@ from archive.buffers.collection import BufferWithSegmentsCollection
 from archive.errors import CorruptChunkError
 
 
+#: What is used of a decompressor.  Checked by name, not class: wrappers are fine, and
+#: subclassing ``ZstdDecompressor`` crashes the interpreter on deallocation (zstandard 0.25).
+_DECOMPRESSOR_API = ("decompress", "decompressobj", "multi_decompress_to_buffer")
+
+
 def _declared_size(frame: memoryview, i: int) -> int | None:
     """The content size frame ``i`` declares, ``None`` when it declares none."""
     try:
@@ -44,7 +49,7 @@ def _one(dctx: zstandard.ZstdDecompressor, frame: memoryview, i: int, size: int 
             return out
         limit = bound if size is None else size
         # max_output_size=0 means "unlimited" to zstd, hence at least 1 and the check below.
-        out = dctx.decompress(frame, max_output_size=max(limit, 1))  # type: ignore[type-var]
+        out = dctx.decompress(frame, max_output_size=max(limit, 1))  # type: ignore[type-var,arg-type]
     except zstandard.ZstdError as exc:
         raise CorruptChunkError(f"segment {i}: {exc}") from None
     if len(out) > limit or (size is not None and len(out) != size):  # type: ignore[operator]
@@ -76,9 +81,12 @@ def decompress_segments(source: BufferWithSegments | BufferWithSegmentsCollectio
     ``max_output_size`` bounds each frame's output: a frame whose declared (or given) size
     exceeds it raises :class:`~archive.errors.CorruptChunkError` before anything is
     decompressed; a frame with no known size is decompressed into at most that many bytes
-    (zstd allocates the bound for it).  Without a bound, declared sizes are trusted.
-    ``threads`` and ``decompressor`` are passed to ``multi_decompress_to_buffer`` (a fresh
-    ``ZstdDecompressor()`` by default).  Bad frames raise ``CorruptChunkError``; misuse
+    (zstd allocates the bound for it).  Without a bound, declared sizes are trusted and
+    frames of unknown size are decompressed whole.
+    ``threads`` is passed to ``multi_decompress_to_buffer``; ``decompressor`` is a
+    ``ZstdDecompressor`` (e.g. one holding a dictionary; a fresh ``ZstdDecompressor()`` by
+    default) or any object with its ``decompress``, ``decompressobj`` and
+    ``multi_decompress_to_buffer`` methods.  Bad frames raise ``CorruptChunkError``; misuse
     raises ``TypeError``/``ValueError``.
     """
     members = _members(source)
@@ -90,20 +98,21 @@ def decompress_segments(source: BufferWithSegments | BufferWithSegmentsCollectio
     if not isinstance(threads, int):
         raise TypeError("threads must be an int")
     dctx = zstandard.ZstdDecompressor() if decompressor is None else decompressor
-    if not isinstance(dctx, zstandard.ZstdDecompressor):
+    if not all(callable(getattr(dctx, name, None)) for name in _DECOMPRESSOR_API):
         raise TypeError("decompressor must be a zstandard.ZstdDecompressor")
 
     results: list[bytes] = [b""] * count
     singles: list[tuple[int, memoryview, int | None, bool]] = []
-    bulk: list[tuple[int, int, int, int, int]] = []  # (i, member, offset, length, size)
+    bulk: list[tuple[int, memoryview, int]] = []
     i = 0
-    for m, member in enumerate(members):
+    for member in members:
+        view = memoryview(member)  # type: ignore[arg-type]
         for offset, length in member.segments:
             given = None if sizes is None else int(sizes[i])
             if given is not None and given < 0:
                 raise ValueError(f"sizes[{i}] is negative")
             if length:
-                frame = memoryview(member)[offset:offset + length]
+                frame = view[offset:offset + length]
                 declared = _declared_size(frame, i)
                 if declared is not None and given is not None and declared != given:
                     raise CorruptChunkError(
@@ -114,7 +123,7 @@ def decompress_segments(source: BufferWithSegments | BufferWithSegmentsCollectio
                         f"segment {i} decompresses to {size} bytes, over the limit "
                         f"of {max_output_size}")
                 if size:
-                    bulk.append((i, m, offset, length, size))
+                    bulk.append((i, frame, size))
                 else:
                     singles.append((i, frame, size, declared is not None))
             i += 1
@@ -122,32 +131,29 @@ def decompress_segments(source: BufferWithSegments | BufferWithSegmentsCollectio
     for j, frame, size, declared in singles:
         results[j] = _one(dctx, frame, j, size, declared, max_output_size)
     if bulk:
-        _bulk(dctx, members, bulk, threads, results)
+        _bulk(dctx, bulk, threads, results)
     return results
 
 
-def _bulk(dctx: zstandard.ZstdDecompressor, members: list[BufferWithSegments],
-          bulk: list[tuple[int, int, int, int, int]], threads: int, results: list[bytes]) -> None:
-    """``multi_decompress_to_buffer`` over ``bulk`` (every entry non-empty, size > 0),
-    zero-copy: one ``zstandard.BufferWithSegments`` per member over that member's memory."""
-    table = np.array([entry[1:] for entry in bulk], dtype=np.uint64)  # member, offset, length, size
-    parts = []
-    for m in np.unique(table[:, 0]).tolist():
-        rows = table[table[:, 0] == m]
-        parts.append(zstandard.BufferWithSegments(
-            memoryview(members[m]), np.ascontiguousarray(rows[:, 1:3]).tobytes()))
-    # Frames stay in global order: bulk is ordered by member, then by position within it.
-    frames = parts[0] if len(parts) == 1 else zstandard.BufferWithSegmentsCollection(*parts)
+def _bulk(dctx: zstandard.ZstdDecompressor, bulk: list[tuple[int, memoryview, int]],
+          threads: int, results: list[bytes]) -> None:
+    """``multi_decompress_to_buffer`` over ``bulk`` entries ``(segment index, frame, size)``,
+    every frame non-empty with a size > 0.
+
+    Frames go in as a list of memoryviews (zstd takes their buffers, no copy): its
+    ``BufferWithSegmentsCollection`` input checks ``decompressed_sizes`` against the frame
+    count instead of its byte length, then reads past the buffer.
+    """
+    sizes = np.fromiter((size for _, _, size in bulk), dtype=np.uint64, count=len(bulk))
     try:
         out = dctx.multi_decompress_to_buffer(
-            frames, decompressed_sizes=np.ascontiguousarray(table[:, 3]).tobytes(),
-            threads=threads)
+            [frame for _, frame, _ in bulk], decompressed_sizes=sizes.tobytes(), threads=threads)
     except zstandard.ZstdError as exc:
         # zstd numbers the frames it was given; name the caller's segment instead.
         message = re.sub(r"item (\d+)", lambda mt: f"segment {bulk[int(mt.group(1))][0]}",
                          str(exc))
         raise CorruptChunkError(message) from None
-    if len(out) != len(bulk):
+    if len(out) != len(bulk):  # zstd has dropped items before; never misattribute results
         raise RuntimeError(f"zstd returned {len(out)} results for {len(bulk)} frames")
-    for (i, *_), item in zip(bulk, out):
+    for (i, _, _), item in zip(bulk, out, strict=True):  # type: ignore[call-overload]
         results[i] = item.tobytes()

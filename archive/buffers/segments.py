@@ -92,8 +92,8 @@ class BufferSegments(PlainResults, np.ndarray):
         i = checked_index(key, len(self))
         return (int(self.item(i, 0)), int(self.item(i, 1)))
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        return zip(self.offsets.tolist(), self.lengths.tolist())
+    def __iter__(self) -> Iterator[tuple[int, int]]:  # type: ignore[override]
+        return zip(self.offsets.tolist(), self.lengths.tolist(), strict=True)
 
     def __eq__(self, other: object) -> bool:  # type: ignore[override]
         return isinstance(other, BufferSegments) and np.array_equal(self.array, other.array)
@@ -107,7 +107,7 @@ class BufferSegments(PlainResults, np.ndarray):
         return len(self) > 0
 
     def __repr__(self) -> str:
-        shown = list(zip(self.offsets[:4].tolist(), self.lengths[:4].tolist()))
+        shown = list(zip(self.offsets[:4].tolist(), self.lengths[:4].tolist(), strict=True))
         more = ", ..." if len(self) > 4 else ""
         return f"BufferSegments({len(self)} pairs: {str(shown)[1:-1]}{more})"
 

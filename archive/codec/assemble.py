@@ -22,24 +22,10 @@ import numpy as np
 from archive.codec.registry import DTYPES
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
 from archive.errors import CorruptChunkError
+from archive.query.values import MISSING
 
 
-class _Missing:
-    """The value of a path a record does not have."""
 
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __reduce__(self) -> str:
-        return "MISSING"
-
-
-MISSING: Final = _Missing()
 #: A projection tree: key -> sub-projection, ``None`` meaning "the whole subtree".
 Projection = Mapping[str, "Projection | None"] | None
 _SCALAR_DTYPE: Final = {Tag.INT: np.int64, Tag.FLOAT: np.float64, Tag.BOOL: np.bool_}
@@ -186,8 +172,8 @@ class GroupReader:
             raise IndexError(f"row outside group of {self.n}")
         self._need((), "tag", self.n)
         out = self._values((), rows, projection)
-        if projection is not None:
-            out = [{} if v is MISSING else v for v in out]
+        if projection is not None:  # a projected record is a dict of the projected paths
+            out = [v if isinstance(v, dict) else {} for v in out]
         return out
 
     def _values(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
@@ -208,12 +194,12 @@ class GroupReader:
 
     def _typed(self, path: Path, tag: Tag, idx: np.ndarray, proj: Projection) -> list:
         if tag is Tag.NULL:
-            return [MISSING] * len(idx) if proj else [None] * len(idx)
+            return [MISSING] * len(idx) if proj is not None else [None] * len(idx)
         if tag is Tag.LIST:
             return self._lists(path, idx, proj)
         if tag is Tag.DICT:
             return self._dicts(path, idx, proj)
-        if proj:
+        if proj is not None:
             return [MISSING] * len(idx)  # a projection asks for keys inside a scalar
         col = self._need(path, TAG_SLOT[tag], int(idx.max()) + 1)
         vals = col[idx[0]: idx[-1] + 1] if _contiguous(idx) else col[idx]
@@ -237,7 +223,7 @@ class GroupReader:
         items = self._values(path + (ITEM,), child, proj)
         bounds = [0] + ends.tolist()
         out = [items[s:e] for s, e in zip(bounds, bounds[1:])]
-        if proj:
+        if proj is not None:
             out = [[x for x in lst if x is not MISSING] for lst in out]
         return out
 
@@ -267,7 +253,7 @@ class GroupReader:
             iters = {k: iter(v) for k, v in child.items()}
             per_shape = {s: [(k, iters[k]) for k in shapes[s] if k in child] for s in used}
             rows = ({k: next(it) for k, it in per_shape[s]} for s in sids.tolist())
-        if proj:
+        if proj is not None:
             return [{k: v for k, v in d.items() if v is not MISSING} for d in rows]
         return list(rows)
 

@@ -16,7 +16,13 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.ints import check_run_lengths, check_runs, encode_int_sub, is_constant, run_starts
+from archive.codec.ints import (
+    check_run_lengths,
+    check_runs,
+    encode_int_sub,
+    is_constant,
+    run_starts,
+)
 from archive.codec.registry import MAX_DEPTH, Encoding, Kind, decode_values, register
 from archive.errors import CorruptChunkError
 

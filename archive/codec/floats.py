@@ -17,7 +17,8 @@
                        or few distinct values, runs, NaN payloads: int selection decides)
 =====  ==============  =================================================================
 
-Every encoding is bit-exact: -0.0, infinities and every NaN payload round-trip (the
+Long constant columns (bit for bit) are left to float-bits, which stores them in 11 bytes;
+the others decline them.  Every encoding is bit-exact: -0.0, infinities and every NaN payload round-trip (the
 value-converting ones, 35 and 36, verify the exact decode path before they apply).
 """
 from __future__ import annotations

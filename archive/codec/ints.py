@@ -26,7 +26,10 @@ zigzag would only double the span of mostly-positive deltas (one more bit per va
 Sub-columns are chosen by :func:`~archive.codec.registry.encode_values` again, restricted per
 role (no delta of deltas, no run-length of run values...), and the recursive encodings (4..7)
 only apply at depths below :data:`MAX_NEST`, which bounds the work of selection by sampling.
-Decoders never trust a size they have not checked against ``count`` or the bytes left.
+Decoders never trust a size they have not checked against ``count`` or the bytes left, and
+the ones that can expand a few bytes into many values (a constant, runs, dictionary indices)
+also refuse a ``count`` past the chunk limit.  Long constant columns are left to int-for at
+width 0 (every other encoding declines them, see :data:`CONSTANT_MIN`).
 """
 from __future__ import annotations
 
@@ -35,7 +38,13 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.registry import Encoding, Kind, decode_values, encode_values, register
+from archive.codec.registry import (
+    Encoding,
+    Kind,
+    decode_values,
+    encode_values,
+    register,
+)
 from archive.errors import CorruptChunkError
 
 PLAIN: Final = 1
@@ -89,7 +98,9 @@ def _get_sub(r: Reader, count: int, depth: int) -> np.ndarray:
 def check_count(count: int) -> None:
     """Decoders that can expand a few bytes into ``count`` values (constants, runs, dictionary
     indices) refuse counts past the chunk format's limit, whoever the caller is."""
-    from archive.codec.chunk import MAX_ITEMS  # here: chunk may one day import the encodings
+    from archive.codec.chunk import (
+        MAX_ITEMS,  # here: chunk may one day import the encodings
+    )
 
     if count > MAX_ITEMS:
         raise CorruptChunkError(f"{count} values exceed the limit of {MAX_ITEMS}")
@@ -206,9 +217,9 @@ class IntPlain(Encoding):
         return np.frombuffer(r.raw(count * 8), dtype=_I8).astype(np.int64)
 
 
-_NARROW_DTYPES: Final = tuple(
-    np.dtype(t).newbyteorder("<") for t in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
-)
+_NARROW_TYPES: Final = (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32)
+_NARROW_DTYPES: Final = tuple(np.dtype(t).newbyteorder("<") for t in _NARROW_TYPES)
+_NARROW_RANGES: Final = tuple((int(np.iinfo(t).min), int(np.iinfo(t).max)) for t in _NARROW_TYPES)
 
 
 @register
@@ -224,8 +235,7 @@ class IntNarrow(Encoding):
             return None
         lo, hi = int(values.min()), int(values.max())
         for code, dt in enumerate(_NARROW_DTYPES):
-            info = np.iinfo(dt)
-            if info.min <= lo and hi <= info.max:
+            if _NARROW_RANGES[code][0] <= lo and hi <= _NARROW_RANGES[code][1]:
                 return bytes((code,)) + values.astype(dt).tobytes()
         return None
 
@@ -381,9 +391,9 @@ def _dictionary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Sorted distinct values and each value's index, or None when there are too many."""
     n = len(values)
     limit = max(1, n // DICT_RATIO)
-    if n > 8192:  # cheap early out on a strided sample: its distinct values are a lower bound
-        if len(np.unique(values[:: n // 4096])) > limit:
-            return None
+    # cheap early out on a strided sample: its distinct values are a lower bound
+    if n > 8192 and len(np.unique(values[:: n // 4096])) > limit:
+        return None
     lo, hi = int(values.min()), int(values.max())
     span = hi - lo
     if span <= 2 * n + 4096:  # dense range: counting instead of sorting, O(n)

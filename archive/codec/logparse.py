@@ -35,6 +35,7 @@ character and a parameter character (``chr(0x30 + p)``):
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -79,8 +80,12 @@ class Ops:
         self.reserved = re.compile(c("[\x10-\x17]")).search
         self.empty = c("")
         self.ph_var = c(PH_VAR)
+        self.sep = c("\n")
         self.ph_str = c(PH_STR)
         self.pct, self.pct2 = c("%"), c("%%")
+        self.minus = c("-")
+        self.dec_only = re.compile(c(r"(?:-?[0-9]+)*\Z")).match
+        self.hex_only = re.compile(c(r"[0-9A-Fa-f]*\Z")).match
 
     def to_bytes(self, t: str | bytes) -> bytes:
         return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value]
@@ -107,35 +112,71 @@ class Group:
 
 
 def mine(values, ops: Ops) -> list[Group]:
-    """Split every line and group them by skeleton (first-appearance order)."""
+    """Split every line and group them by skeleton (first-appearance order).
+
+    The lines are joined with a separator none of them contains and split by the master
+    pattern in one call (the pattern never matches across the separator, so this is the
+    per-line split); each slot's values are then gathered per skeleton with numpy indexing.
+    """
+    vals = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    n = len(vals)
+    if not n:
+        return []
+    sep, ph = ops.sep, ops.ph_var
+    text = sep.join(vals)
+    if text.count(sep) != n - 1:
+        return _mine_lines(vals, ops)
+    parts = ops.split(text)
+    skels = ph.join(parts[0::2]).split(sep)
+    index: dict = {}
+    tids = [index.setdefault(sk, len(index)) for sk in skels]
+    tid_arr = np.array(tids, dtype=np.int64)
+    k_t = np.array([sk.count(ph) for sk in index], dtype=np.int64)
+    tokens = np.empty(len(parts) // 2, dtype=object)
+    tokens[:] = parts[1::2]
+    # token indices of the lines in template order: each template's tokens become one
+    # (lines x slots) block, transposed into its slot columns with one numpy call
+    order = np.argsort(tid_arr, kind="stable")
+    k_line = k_t[tid_arr]
+    off = np.cumsum(k_line) - k_line
+    k_sorted = k_line[order]
+    total = int(k_sorted.sum())
+    starts = np.repeat(off[order] - (np.cumsum(k_sorted) - k_sorted), k_sorted)
+    flat = tokens[starts + np.arange(total)] if total else tokens[:0]
+    counts = np.bincount(tid_arr, minlength=len(index))
+    groups = []
+    r0 = t0 = 0
+    for t, skel in enumerate(index):
+        m, k = int(counts[t]), int(k_t[t])
+        rows = order[r0 : r0 + m]
+        slots = flat[t0 : t0 + m * k].reshape(m, k).T.tolist() if k else []
+        groups.append(Group(skel, rows, slots))
+        r0 += m
+        t0 += m * k
+    return groups
+
+
+def _mine_lines(vals: list, ops: Ops) -> list[Group]:
+    """Per-line fallback of :func:`mine` for lines that hold every separator candidate."""
     split, join = ops.split, ops.ph_var.join
     index: dict = {}
     per: list[list] = []
     tids = []
-    append_tid = tids.append
-    for v in values:
+    for v in vals:
         p = split(v)
-        key = join(p[0::2])
-        t = index.get(key)
-        if t is None:
-            t = index[key] = len(per)
+        t = index.setdefault(join(p[0::2]), len(per))
+        if t == len(per):
             per.append([])
-        append_tid(t)
-        per[t].append(p)
-    tid_arr = np.fromiter(tids, dtype=np.int64, count=len(tids))
+        tids.append(t)
+        per[t].append(p[1::2])
+    tid_arr = np.array(tids, dtype=np.int64)
     order = np.argsort(tid_arr, kind="stable")
-    bounds = np.cumsum(np.bincount(tid_arr, minlength=len(per)))
+    bounds = np.cumsum(np.bincount(tid_arr, minlength=len(per))).tolist()
     groups = []
-    start = 0
-    for key, lines, end in zip(index, per, bounds.tolist()):
-        cols = list(zip(*lines)) if len(lines[0]) > 1 else []
-        groups.append(Group(key, order[start:end], [list(c) for c in cols[1::2]]))
-        start = end
+    for t, skel in enumerate(index):
+        rows = order[bounds[t] - len(per[t]) : bounds[t]]
+        groups.append(Group(skel, rows, [list(c) for c in zip(*per[t])]))
     return groups
-
-
-def _units(skel, ops: Ops) -> list:
-    return ops.ws_split(skel)
 
 
 def _merge_value(unit, vals: list[list], n: int, ops: Ops) -> list:
@@ -155,68 +196,95 @@ def _merge_value(unit, vals: list[list], n: int, ops: Ops) -> list:
     return out
 
 
-def merge(groups: list[Group], ops: Ops, max_rounds: int = 6) -> list[Group]:
-    """Fold skeletons that differ in exactly one whitespace unit; repeat up to ``max_rounds``."""
+def _unit_keys(skel, u: list, ops: Ops) -> list:
+    """One bucket key per mergeable unit: (position, the skeleton with that unit as ``\x14``)."""
+    n = len(u)
+    if n < 3:  # a single unit: nothing would stay static
+        return []
+    ends = list(accumulate(map(len, u)))
     ph_str = ops.ph_str
+    return [(i, skel[: ends[i] - len(u[i])] + ph_str + skel[ends[i] :])
+            for i in range(0, n, 2) if u[i] and u[i] != ph_str]
+
+
+def merge(groups: list[Group], ops: Ops, max_rounds: int = 8) -> list[Group]:
+    """Fold skeletons that differ in exactly one whitespace unit; repeat up to ``max_rounds``.
+
+    Each round every group joins the largest bucket (lines, then groups) it shares with
+    another group; later rounds only revisit buckets that gained a merged group.
+    """
+    groups = list(groups)
+    units = [ops.ws_split(g.skeleton) for g in groups]
+    alive = [True] * len(groups)
+    buckets: dict[tuple, list[int]] = {}
+
+    def add(gi: int) -> list[tuple]:
+        touched = []
+        for k in _unit_keys(groups[gi].skeleton, units[gi], ops):
+            b = buckets.setdefault(k, [])
+            b.append(gi)
+            if len(b) > 1:
+                touched.append(k)
+        return touched
+
+    # two skeletons that differ in one unit have as many units and share the first or the
+    # second half of them: only skeletons sharing a half with another one get bucket keys
+    halves: dict[tuple, int] = {}
+    hs = []
+    for u in units:
+        h = len(u) // 2
+        pair = ((len(u), 0) + tuple(u[:h]), (len(u), 1) + tuple(u[h:]))
+        hs.append(pair)
+        for e in pair:
+            halves[e] = halves.get(e, 0) + 1
+    dirty: set = set()
+    for gi, (a, b) in enumerate(hs):
+        if halves[a] > 1 or halves[b] > 1:
+            dirty.update(add(gi))
+    ph_var = ops.ph_var
     for _ in range(max_rounds):
-        units = [_units(g.skeleton, ops) for g in groups]
-        buckets: dict = {}
-        for gi, u in enumerate(units):
-            n = len(u)
-            if n < 3:  # a single unit: nothing to keep static
-                continue
-            pre = [0] * (n + 1)
-            h = 0
-            for i in range(n):
-                pre[i] = h
-                h = hash((h, u[i]))
-            suf = 0
-            for i in range(n - 1, -1, -1):
-                if i % 2 == 0 and u[i] and u[i] != ph_str:
-                    buckets.setdefault((n, i, pre[i], suf), []).append(gi)
-                suf = hash((suf, u[i]))
-        # each group joins the largest bucket it belongs to (by rows, then by groups)
+        if not dirty:
+            break
         best: dict[int, tuple] = {}
-        for key, members in buckets.items():
-            if len(members) < 2:
-                continue
-            score = (sum(len(groups[m].rows) for m in members), len(members), -key[1])
-            for m in members:
-                if m not in best or score > best[m][0]:
-                    best[m] = (score, key)
-        chosen: dict = {}
-        for m, (_, key) in best.items():
-            chosen.setdefault(key, []).append(m)
-        merged_any = False
-        consumed: set[int] = set()
-        new_groups: list[Group] = []
-        for key, members in chosen.items():
-            if len(members) < 2:
-                continue
-            i = key[1]
+        eligible: dict[tuple, list[int]] = {}
+        for key in dirty:
+            i = key[0]
             # a large group whose unit holds numeric variables keeps them typed: it is not
             # turned into free text for the sake of rare variants (a UUID with a digit-less
             # group, a host name instead of an IP)
-            members = [m for m in members
-                       if len(groups[m].rows) < KEEP_TYPED_ROWS
-                       or ops.ph_var not in units[m][i]]
+            members = [m for m in buckets[key] if alive[m]
+                       and (len(groups[m].rows) < KEEP_TYPED_ROWS or ph_var not in units[m][i])]
             if len(members) < 2:
                 continue
+            eligible[key] = members
+            score = (sum(len(groups[m].rows) for m in members), len(members), -i)
+            for m in members:
+                if m not in best or score > best[m][0]:
+                    best[m] = (score, key)
+        chosen: dict[tuple, list[int]] = {}
+        for m, (_, key) in best.items():
+            chosen.setdefault(key, []).append(m)
+        dirty = set()
+        for key, members in chosen.items():
+            if len(members) < 2:
+                continue
+            i = key[0]
             ref = units[members[0]]
             members = [m for m in members
                        if all(a == b for j, (a, b) in enumerate(zip(units[m], ref)) if j != i)]
             if len(members) < 2:
                 continue
-            merged_any = True
-            consumed.update(members)
-            new_groups.append(_merge_members([groups[m] for m in members],
-                                             [units[m] for m in members], i, ops))
-        if not merged_any:
-            break
-        keep = [g for gi, g in enumerate(groups) if gi not in consumed]
-        # keep first-appearance order (by first row) so template ids stay small and stable
-        groups = sorted(keep + new_groups, key=lambda g: int(g.rows[0]))
-    return groups
+            g = _merge_members([groups[m] for m in members], [units[m] for m in members], i, ops)
+            for m in members:
+                alive[m] = False
+            groups.append(g)
+            units.append(ops.ws_split(g.skeleton))
+            alive.append(True)
+            dirty.update(add(len(groups) - 1))
+    out = [g for g, a in zip(groups, alive) if a]
+    # first-appearance order, so template ids stay small and stable
+    out.sort(key=lambda g: int(g.rows[0]))
+    return out
 
 
 def _merge_members(members: list[Group], units: list[list], i: int, ops: Ops) -> Group:

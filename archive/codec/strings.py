@@ -26,7 +26,6 @@ candidates, which bounds the work of selection by sampling.
 """
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Final
 
 import numpy as np
@@ -92,9 +91,8 @@ def split(data: bytes | memoryview, lens: np.ndarray, kind: Kind) -> np.ndarray:
         if w == 0:
             return np.full(n, whole, dtype=object)
         return objects([whole[i : i + w] for i in range(0, len(whole), w)], n)
-    ends = list(accumulate(lens.tolist()))
-    starts = [0, *ends[:-1]]
-    return objects(list(map(whole.__getitem__, map(slice, starts, ends))), n)
+    ends = np.cumsum(lens)
+    return objects([whole[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist())], n)
 
 
 def encode_int(values: np.ndarray, depth: int) -> bytes:
@@ -162,13 +160,15 @@ class StrDictionary(Encoding):
         # Each value's first position, in one C-level pass; dense ids follow by np.unique.
         pos = np.fromiter(map(first.setdefault, items, range(n)), dtype=np.int64, count=n)
         k = len(first)
-        if k == 1 or k * DICT_RATIO > n:
-            return None  # constant (str-const is smaller) or too many distinct values
-        starts, idx = np.unique(pos, return_inverse=True)
+        if k * DICT_RATIO > n:
+            return None  # too many distinct values
+        starts = np.flatnonzero(pos == np.arange(n))  # where each value first occurs
+        lut = np.zeros(n, dtype=np.int64)
+        lut[starts] = np.arange(k)
         w = Writer()
         w.u32(k)
         w.blob(encode_sub(kind, values[starts], depth))
-        w.blob(encode_int(idx.reshape(n), depth))
+        w.blob(encode_int(lut[pos], depth))
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:

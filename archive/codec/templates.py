@@ -52,6 +52,7 @@ alone says which lines match.
 """
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Final
 
 import numpy as np
@@ -105,54 +106,55 @@ def _directive(ops: Ops, typ: str, p: int):
 # --------------------------------------------------------------------------- typing
 
 
-def _try_numeric(lists: list[list], ops: Ops, base: int):
-    """(type, width, converted arrays) when every list is numbers of one padded width."""
-    try:
-        conv = [list(map(int, raw)) if base == 10 else [int(x, 16) for x in raw]
-                for raw in lists]
-    except ValueError:
+_P10: Final = np.array([10**k for k in range(1, 20)], dtype=np.uint64)
+_P16: Final = np.array([16**k for k in range(1, 16)], dtype=np.uint64)
+
+
+def _try_numeric(raw: list, ops: Ops, base: int):
+    """``(type, width, int64 array)`` when ``raw`` are numbers of one zero-padded width.
+
+    Every check is vectorized: a token round-trips through ``%0{w}d`` / ``%0{w}x`` exactly
+    when it has only digits (and a leading ``-``), and its length is the canonical length of
+    its value or, if shorter than ``w``, ``w`` -- except ``-0``, which has no signed form.
+    """
+    joined = ops.empty.join(raw)
+    if not (ops.dec_only if base == 10 else ops.hex_only)(joined):
         return None
-    lo = min(min(c) for c in conv)
-    hi = max(max(c) for c in conv)
+    try:
+        if base == 10:
+            arr = np.array(list(map(int, raw)), dtype=np.int64)
+        else:
+            arr = np.array(list(map(int, raw, repeat(16, len(raw)))), dtype=np.uint64)
+    except (ValueError, OverflowError):
+        return None
     if base == 10:
-        if lo < _INT64_MIN or hi > _INT64_MAX:
-            return None
+        neg = arr < 0
+        mag = np.where(neg, (-(arr + 1)).astype(np.uint64) + np.uint64(1), arr.astype(np.uint64))
+        canon = np.searchsorted(_P10, mag, side="right") + 1 + neg
         typ = PH_INT
     else:
-        if lo < 0 or hi >= 1 << 64:
-            return None
-        typ = PH_HEX
-        sample = lists[0][0]
-        if sample.upper() == sample and sample.lower() != sample:
+        canon = np.searchsorted(_P16, arr, side="right") + 1
+        if joined.lower() == joined:
+            typ = PH_HEX
+        elif joined.upper() == joined:
             typ = PH_HEXU
-    fmt1 = _directive(ops, typ, 1)
-    width = 1
-    for raw, c in zip(lists, conv):
-        canon = list(map(fmt1.__mod__, c))
-        if canon != raw:
-            lens = {len(b) for a, b in zip(canon, raw) if a != b}
-            if len(lens) != 1:
-                return None
-            w = lens.pop()
-            if width not in (1, w):
-                return None
-            width = w
-    if width > 1:
-        if width > MAX_WIDTH:
+        else:
             return None
-        fmt = _directive(ops, typ, width)
-        for raw, c in zip(lists, conv):
-            if list(map(fmt.__mod__, c)) != raw:
-                return None
-    else:
-        for raw, c in zip(lists, conv):  # case check for hex (canonical form is lowercase)
-            if base == 16 and list(map(fmt1.__mod__, c)) != raw:
-                return None
+    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
+    width = 1
+    odd = lengths != canon
+    if odd.any():
+        pads = lengths[odd]
+        width = int(pads[0])
+        if width > MAX_WIDTH or not (pads == width).all():
+            return None
+        if not (lengths == np.maximum(canon, width)).all():
+            return None
     if base == 10:
-        arrays = [np.array(c, dtype=np.int64) for c in conv]
-    else:
-        arrays = [np.array(c, dtype=np.uint64).view(np.int64) for c in conv]
-    return typ, width, arrays
+        for k in np.flatnonzero((arr == 0) & (lengths > 1)).tolist():
+            if raw[k][:1] == ops.minus:
+                return None
+    return typ, width, arr.view(np.int64)
 
 
 def _type_column(lists: list[list], untyped: bool, ops: Ops):
@@ -160,16 +162,18 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     first = lists[0][0]
     if all(raw.count(first) == len(raw) for raw in lists) and not ops.reserved(first):
         return ("const", first)
+    flat = lists[0] if len(lists) == 1 else [v for raw in lists for v in raw]
+    got = None
     if untyped:
-        got = _try_numeric(lists, ops, 10) or _try_numeric(lists, ops, 16)
-        if got is not None:
-            return got
-    arrays = []
-    for raw in lists:
-        a = np.empty(len(raw), dtype=object)
-        a[:] = raw
-        arrays.append(a)
-    return PH_STR, 0, arrays
+        got = _try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16)
+    if got is None:
+        arr = np.empty(len(flat), dtype=object)
+        arr[:] = flat
+        got = (PH_STR, 0, arr)
+    typ, width, arr = got
+    if len(lists) == 1:
+        return typ, width, [arr]
+    return typ, width, np.split(arr, np.cumsum([len(raw) for raw in lists[:-1]]))
 
 
 # --------------------------------------------------------------------------- encoder

@@ -18,7 +18,7 @@ from archive.codec.framing import Reader, Writer
 from archive.codec.registry import register
 from archive.codec.strings import decode_int, encode_int
 from archive.codec.typed_strings import (
-    IPV4, IPV6, TypedString, ascii_matrix, from_planes, put_number, rows_to_strings, to_planes,
+    IPV4, IPV6, TypedString, ascii_matrix, from_planes, rows_to_strings, to_planes,
 )
 from archive.errors import CorruptChunkError
 
@@ -56,20 +56,19 @@ def parse_ipv4(m: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return ok, value
 
 
+_OCTETS: Final = np.array([[c for c in b"%3d" % i] for i in range(256)], dtype=np.uint8)
+_OCTETS[_OCTETS == 32] = 0  # right-aligned digits, NUL fillers
+
+
 def render_ipv4(v: np.ndarray) -> list[str]:
     n = len(v)
     if n and (int(v.min()) < 0 or int(v.max()) > 0xFFFFFFFF):
         raise CorruptChunkError("IPv4 value outside 0..2**32-1")
-    m = np.zeros((n, 15), dtype=np.uint8)
-    pos = np.zeros(n, dtype=np.int64)
-    rows = np.arange(n)
-    for k in range(4):
-        if k:
-            m[rows, pos] = _DOT
-            pos = pos + 1
-        o = (v >> (24 - 8 * k)) & 255
-        pos = put_number(m, pos, o, 1 + (o >= 10) + (o >= 100))
-    return rows_to_strings(m, pos)
+    m = np.empty((n, 4, 4), dtype=np.uint8)
+    m[:, :, :3] = _OCTETS[(v[:, None] >> np.array([24, 16, 8, 0])) & 255]
+    m[:, :, 3] = _DOT
+    m[:, 3, 3] = 0
+    return rows_to_strings(m.reshape(n, 16))
 
 
 @register
@@ -78,8 +77,8 @@ class StrIPv4(TypedString):
     name = "str-ipv4"
     min_len, max_len = 7, 15
 
-    def parse(self, items: list[str], lens: np.ndarray) -> tuple[np.ndarray, Any]:
-        return parse_ipv4(ascii_matrix(items, 15, lens), lens)
+    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
+        return parse_ipv4(ascii_matrix(values.tolist(), 15, lens), lens)
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
         w.blob(encode_int(state[ok], depth))
@@ -88,31 +87,35 @@ class StrIPv4(TypedString):
         return render_ipv4(decode_int(r, n, depth))
 
 
+_HEXCHARS: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
 def render_ipv6(b: np.ndarray) -> list[str]:
-    """RFC 5952 text of each row of an (n, 16) uint8 matrix (as ``ipaddress`` renders it)."""
+    """RFC 5952 text of each row of an (n, 16) uint8 matrix (as ``ipaddress`` renders it).
+
+    Every group is laid out as 4 hex digits and a colon; leading zeros, and the groups and
+    colons inside the ``::`` run, become NUL fillers that ``rows_to_strings`` drops.
+    """
     n = len(b)
     g = (b[:, 0::2].astype(np.int64) << 8) | b[:, 1::2]
+    m = np.empty((n, 8, 5), dtype=np.uint8)
+    m[:, :, :4] = _HEXCHARS[(g[:, :, None] >> np.array([12, 8, 4, 0])) & 15]
+    nd = 1 + (g >= 0x10) + (g >= 0x100) + (g >= 0x1000)
+    m[:, :, :4][np.arange(4) < 4 - nd[:, :, None]] = 0
+    m[:, :, 4] = _COLON
+    m[:, 7, 4] = 0
     run = np.zeros((n, 9), dtype=np.int64)  # run[:, j]: zero groups starting at group j
     for j in range(7, -1, -1):
         run[:, j] = np.where(g[:, j] == 0, run[:, j + 1] + 1, 0)
-    rows = np.arange(n)
     best = run[:, :8].argmax(axis=1)  # the leftmost longest run
-    blen = run[rows, best]
-    comp = blen >= 2
-    nd = 1 + (g >= 0x10) + (g >= 0x100) + (g >= 0x1000)
-    m = np.zeros((n, 39), dtype=np.uint8)
-    pos = np.zeros(n, dtype=np.int64)
-    for j in range(8):
-        start = comp & (best == j)
-        m[rows[start], pos[start]] = _COLON
-        m[rows[start], pos[start] + 1] = _COLON
-        pos = pos + 2 * start
-        emit = ~(comp & (j >= best) & (j < best + blen))
-        sep = emit & (j > 0) & ~(comp & (j == best + blen))
-        m[rows[sep], pos[sep]] = _COLON
-        pos = pos + sep
-        pos = put_number(m, pos, np.where(emit, g[:, j], 0), np.where(emit, nd[:, j], 0), base=16)
-    return rows_to_strings(m, pos)
+    blen = run[np.arange(n), best] * (run[:, :8].max(axis=1) >= 2)  # 0: nothing to compress
+    j = np.arange(8)
+    in_run = (j >= best[:, None]) & (j < (best + blen)[:, None])
+    m[:, :, :4][in_run] = 0
+    m[:, :, 4][in_run & (j < (best + blen - 1)[:, None])] = 0  # colons between run groups
+    m[(blen > 0) & (best == 0), 0, 3] = _COLON  # "::" at the start
+    m[(blen > 0) & (best + blen == 8), 7, 0] = _COLON  # "::" at the end
+    return rows_to_strings(m.reshape(n, 40))
 
 
 def _pton(s: str) -> bytes | None:
@@ -128,16 +131,16 @@ class StrIPv6(TypedString):
     name = "str-ipv6"
     min_len, max_len = 2, 39
 
-    def parse(self, items: list[str], lens: np.ndarray) -> tuple[np.ndarray, Any]:
-        packed = list(map(_pton, items))
-        got = np.fromiter((p is not None for p in packed), dtype=bool, count=len(items))
+    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
+        packed = list(map(_pton, values.tolist()))
+        got = np.fromiter((p is not None for p in packed), dtype=bool, count=len(values))
         b = np.frombuffer(b"".join(p for p in packed if p is not None), dtype=np.uint8)
         b = b.reshape(-1, 16)
         ok = got.copy()
         idx = np.flatnonzero(got)
         if len(idx):
             text = np.fromiter(render_ipv6(b), dtype=object, count=len(idx))
-            ok[idx] = text == np.asarray(items, dtype=object)[idx]
+            ok[idx] = text == values[idx]
         return ok, (b, got)
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:

@@ -32,12 +32,12 @@ Every typed body starts the same way::
 
 Parsing is vectorised: candidate values (ASCII, of a plausible length) are laid out as a
 NUL-padded ``uint8`` matrix and every field is computed with numpy; decoding builds the same
-matrix from the typed values and turns it into strings with one ASCII ``decode``.  IPv6 parsing
+kind of matrix from the typed values, with NUL fillers where a variable-width value is shorter
+(unpadded numbers, IPv6 ``::``), and turns it into strings with one ASCII ``decode``.  IPv6 parsing
 is the exception: it calls ``socket.inet_pton`` per value (then renders vectorised).
 """
 from __future__ import annotations
 
-from itertools import accumulate
 from typing import Any, ClassVar, Final
 
 import numpy as np
@@ -60,6 +60,8 @@ IPV6: Final = 132
 MIN_TYPED: Final = 0.5
 #: Sample size used to infer a per-chunk layout (hex template, timestamp format).
 LAYOUT_SAMPLE: Final = 256
+#: Values parsed first, on long columns, to reject an encoding that cannot apply.
+_PROBE: Final = 64
 _EXCEPTIONS: Final = (PLAIN, DICT, CONST)
 
 
@@ -74,47 +76,45 @@ def ascii_matrix(items: list[str], width: int, lens: np.ndarray) -> np.ndarray:
     return np.array(items, dtype=f"S{width}").view(np.uint8).reshape(n, width)
 
 
-def rows_to_strings(m: np.ndarray, lens: np.ndarray | None = None) -> list[str]:
-    """The rows of an ASCII matrix as strings: whole rows, or the first ``lens[i]`` bytes."""
+def rows_to_strings(m: np.ndarray) -> list[str]:
+    """The rows of an ASCII matrix as strings; NUL bytes are fillers and are dropped."""
     n, w = m.shape
-    if lens is None:
+    keep = m != 0
+    if keep.all():
         if w == 0:
             return [""] * n
         text = m.tobytes().decode("ascii")
         return [text[i : i + w] for i in range(0, n * w, w)]
-    text = m[np.arange(w) < lens[:, None]].tobytes().decode("ascii")
-    ends = list(accumulate(lens.tolist()))
-    return list(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
+    text = m[keep].tobytes().decode("ascii")
+    ends = np.cumsum(keep.sum(axis=1))
+    return [text[a:b] for a, b in zip([0, *ends[:-1].tolist()], ends.tolist())]
 
 
-def digits(m: np.ndarray, start: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """The number written by columns start..start+width of each row, and whether all are digits."""
-    d = m[:, start : start + width].astype(np.int64) - 48
-    ok = ((d >= 0) & (d <= 9)).all(axis=1)
-    v = np.zeros(len(m), dtype=np.int64)
-    for j in range(width):
-        v = v * 10 + d[:, j]
-    return v, ok
+def number(m: np.ndarray, start: int, width: int) -> np.ndarray:
+    """The decimal number in columns start..start+width of each row.  Not checked: any byte
+    counts as its value minus 48, so callers must verify by rendering back."""
+    v = m[:, start].astype(np.int64)
+    for j in range(start + 1, start + width):
+        v = v * 10 + m[:, j]
+    return v - 48 * _REPUNIT[width]
+
+
+_REPUNIT: Final = [0, 1, 11, 111, 1111, 11111, 111111, 1111111, 11111111, 111111111]
+
+
+def same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which rows of two equal-shape uint8 matrices are identical."""
+    n, w = a.shape
+    if w == 0:
+        return np.ones(n, dtype=bool)
+    return np.frombuffer(a.tobytes(), dtype=f"V{w}") == np.frombuffer(b.tobytes(), dtype=f"V{w}")
 
 
 def put_digits(m: np.ndarray, start: int, width: int, v: np.ndarray) -> None:
     """Write non-negative ``v`` (< 10**width) zero-padded into columns start..start+width."""
-    for j in range(width - 1, -1, -1):
-        m[:, start + j] = v % 10 + 48
+    for j in range(start + width - 1, start - 1, -1):
+        m[:, j] = v % 10 + 48
         v = v // 10
-
-
-def put_number(m: np.ndarray, pos: np.ndarray, v: np.ndarray, nd: np.ndarray,
-               base: int = 10, table: bytes = b"0123456789abcdef") -> np.ndarray:
-    """Write each ``v`` with ``nd`` digits at column ``pos`` of its row; returns the new pos."""
-    rows = np.arange(len(m))
-    lut = np.frombuffer(table, dtype=np.uint8)
-    top = int(nd.max()) if len(nd) else 0
-    for j in range(top):
-        act = j < nd
-        place = np.maximum(nd - 1 - j, 0)
-        m[rows[act], (pos + j)[act]] = lut[((v // base**place) % base)[act]]
-    return pos + nd
 
 
 def to_planes(rows: np.ndarray) -> bytes:
@@ -134,8 +134,8 @@ def from_planes(buf: memoryview | bytes, n: int, k: int) -> np.ndarray:
 class TypedString(Encoding):
     """Base of the typed encodings: exceptions handling around ``parse``/``write``/``read``.
 
-    ``parse(items, lens)`` gets the candidate values (ASCII, ``min_len <= len <= max_len``)
-    and returns ``(ok, state)``: which of them are typed, and whatever ``write`` needs to store
+    ``parse(values, lens)`` gets the candidate values (an object array of ASCII strings,
+    ``min_len <= len <= max_len``) and returns ``(ok, state)``: which of them are typed, and whatever ``write`` needs to store
     those (``None`` when the layout inference already shows the encoding does not pay).
     ``write(w, state, ok, depth)`` appends the typed part for the ok values, ``read(r, n,
     depth)`` returns them as a list of ``n`` strings.
@@ -144,8 +144,10 @@ class TypedString(Encoding):
     kinds = frozenset({"str"})
     min_len: ClassVar[int] = 1
     max_len: ClassVar[int] = 64
+    #: Fraction of typed values below which the encoding does not apply (tests lower it).
+    min_typed: ClassVar[float] = MIN_TYPED
 
-    def parse(self, items: list[str], lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
+    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         raise NotImplementedError
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
@@ -161,15 +163,23 @@ class TypedString(Encoding):
         items = values.tolist()
         lens = lengths(items)
         cand = (lens >= self.min_len) & (lens <= self.max_len)
-        cand &= np.fromiter(map(str.isascii, items), dtype=bool, count=n)
+        if not "".join(items).isascii():  # one C pass, then per value only when needed
+            cand &= np.fromiter(map(str.isascii, items), dtype=bool, count=n)
         idx = np.flatnonzero(cand)
-        if len(idx) < MIN_TYPED * n:
+        need = self.min_typed * n
+        if len(idx) == 0 or len(idx) < need:
             return None
-        parsed = self.parse(values[idx].tolist(), lens[idx])
+        sub, sub_lens = values[idx], lens[idx]
+        if len(idx) > 4 * _PROBE:  # a cheap look at a few values first: most columns fail here
+            p = strided(np.arange(len(idx)), _PROBE)
+            probe = self.parse(sub[p], sub_lens[p])
+            if probe is None or float(probe[0].mean()) * len(idx) < 0.75 * need:
+                return None
+        parsed = self.parse(sub, sub_lens)
         if parsed is None:
             return None
         ok, state = parsed
-        if int(ok.sum()) < MIN_TYPED * n:
+        if int(ok.sum()) < self.min_typed * n:
             return None
         typed = np.zeros(n, dtype=bool)
         typed[idx[ok]] = True
@@ -217,8 +227,8 @@ class StrDecimal(TypedString):
     name = "str-decimal"
     min_len, max_len = 1, 19
 
-    def parse(self, items: list[str], lens: np.ndarray) -> tuple[np.ndarray, Any]:
-        m = ascii_matrix(items, 19, lens).astype(np.int64)
+    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
+        m = ascii_matrix(values.tolist(), 19, lens).astype(np.int64)
         neg = m[:, 0] == 45  # '-'
         nd = lens - neg
         d = m - 48
@@ -249,6 +259,8 @@ _LOWER[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
 _UPPER: Final = _HEXVAL.copy()
 _UPPER[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 _ANYCASE: Final = np.minimum(_LOWER, _UPPER)
+_AF_LOWER: Final = np.frombuffer(b"abcdef", np.uint8)
+_AF_UPPER: Final = np.frombuffer(b"ABCDEF", np.uint8)
 _HEXDIGITS: Final = (np.frombuffer(b"0123456789abcdef", np.uint8),
                      np.frombuffer(b"0123456789ABCDEF", np.uint8))
 
@@ -259,29 +271,44 @@ class StrHex(TypedString):
     name = "str-hex"
     min_len, max_len = 4, 128
 
-    def parse(self, items: list[str], lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
-        width = int(np.bincount(lens).argmax())  # the modal length: the template's width
-        group = np.flatnonzero(lens == width)
-        sample = ascii_matrix([items[i] for i in strided(group)], width, lens[strided(group)])
-        is_hex = _ANYCASE[sample] != 255
-        ph = is_hex.mean(axis=0) >= 0.5
+    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
+        counts = np.bincount(lens)
+        for width in np.argsort(-counts, kind="stable")[:3].tolist():  # the commonest lengths
+            group = np.flatnonzero(lens == width)
+            if len(group) == 0:
+                return None
+            found = self._template(values[strided(group)].tolist(), width)
+            if found is not None:
+                break
+        else:
+            return None
+        template, upper = found
+        ph = template == 0
+        m = ascii_matrix(values[group].tolist(), width, lens[group])
+        nib = (_UPPER if upper else _LOWER)[m[:, ph]]
+        gok = (m[:, ~ph] == template[~ph]).all(axis=1) & (nib != 255).all(axis=1)
+        ok = np.zeros(len(values), dtype=bool)
+        ok[group[gok]] = True
+        return ok, (upper, template, nib[gok])
+
+    @staticmethod
+    def _template(sample: list[str], width: int) -> tuple[np.ndarray, bool] | None:
+        """The layout of these same-length values: (template, upper case), or None if not hex.
+
+        A column is a hex digit when most values have one there, else the commonest byte.
+        """
+        m = ascii_matrix(sample, width, np.full(len(sample), width))
+        ph = (_ANYCASE[m] != 255).mean(axis=0) >= 0.5
         nph = int(ph.sum())
         if nph < 4 or 2 * nph < width:
             return None
-        lit = np.array([np.bincount(sample[:, j], minlength=256).argmax() for j in range(width)],
+        lit = np.array([np.bincount(m[:, j], minlength=256).argmax() for j in range(width)],
                        dtype=np.uint8)
         if (lit[~ph] == 0).any():
             return None
-        letters = sample[:, ph]
-        upper = int((_UPPER[letters] >= 10).sum()) > int((_LOWER[letters] >= 10).sum())
-        table = _UPPER if upper else _LOWER
-        m = ascii_matrix([items[i] for i in group], width, lens[group])
-        nib = table[m[:, ph]]
-        gok = (m[:, ~ph] == lit[~ph]).all(axis=1) & (nib != 255).all(axis=1)
-        ok = np.zeros(len(items), dtype=bool)
-        ok[group[gok]] = True
-        template = np.where(ph, 0, lit).astype(np.uint8)
-        return ok, (upper, template, nib[gok])
+        letters = m[:, ph]
+        upper = int(np.isin(letters, _AF_UPPER).sum()) > int(np.isin(letters, _AF_LOWER).sum())
+        return np.where(ph, 0, lit).astype(np.uint8), upper
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
         upper, template, nib = state

@@ -52,8 +52,11 @@ def group_stats(ar: "Archive", g: int, n: int, path: tuple[str, ...]) -> PathSta
     refs = view.group_refs[g]
     if tag_col is None or not (refs["col"] == tag_col).any():
         return PathStats(n, frozenset({"missing"}))
-    count, bits = 0, 0
-    for s in view.chunk_stats(tag_col, g):
+    bits = 0
+    parts = view.chunk_stats(tag_col, g)
+    if not parts:  # flushed by this writer but not committed yet: no statistics stored
+        return None
+    for s in parts:
         if "tags" not in s:
             return None
         bits |= int(s["tags"])
@@ -93,13 +96,15 @@ def scan(ar: "Archive", columns: Iterable[str | tuple] | None, where: str | None
     proj = None if paths is None else projection_tree(paths)
     expr = parse(where) if where is not None else None
     for g, first, n in list(_groups(ar)):
-        if expr is not None and not expr.may_match({p: group_stats(ar, g, n, p) for p in expr.paths}):
-            continue
         live = _live(ar, first, n)
         if not len(live):
             continue
         content = ar._view.content_rows(live)
         moved = np.flatnonzero(content != live)
+        # Statistics describe the group's own rows: only valid when none is redirected away.
+        if (expr is not None and not len(moved)
+                and not expr.may_match({p: group_stats(ar, g, n, p) for p in expr.paths})):
+            continue
         redirected = {}
         if len(moved):
             recs = ar._read_rows(content[moved])
@@ -117,7 +122,7 @@ def scan(ar: "Archive", columns: Iterable[str | tuple] | None, where: str | None
                 yield recs[i]
             else:
                 rec = redirected[i]
-                yield rec if proj is None else _project(rec, proj)
+                yield rec if proj is None else (_project(rec, proj) if isinstance(rec, dict) else {})
 
 
 def _project(rec: Any, proj: dict) -> Any:

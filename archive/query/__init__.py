@@ -74,7 +74,16 @@ from __future__ import annotations
 
 from archive.errors import QuerySyntaxError
 from archive.query.expr import (
-    And, Compare, Contains, Exists, Expr, In, Matches, Not, Or, StartsWith,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    Expr,
+    In,
+    Matches,
+    Not,
+    Or,
+    StartsWith,
 )
 from archive.query.parse import parse
 from archive.query.prune import PathStats

@@ -21,8 +21,24 @@ from typing import Any
 import numpy as np
 
 from archive.query.values import (
-    K_BOOL, K_BYTES, K_FLOAT, K_INT, K_LIST, K_MISSING, K_NULL, K_STR, MISSING, NUMERIC,
-    TYPE_KIND, compare as compare_one, equals, kind_of, regex_kind, slow_kind,
+    K_BOOL,
+    K_BYTES,
+    K_FLOAT,
+    K_INT,
+    K_LIST,
+    K_MISSING,
+    K_NULL,
+    K_STR,
+    MISSING,
+    NUMERIC,
+    TYPE_KIND,
+    equals,
+    kind_of,
+    regex_kind,
+    slow_kind,
+)
+from archive.query.values import (
+    compare as compare_one,
 )
 
 OBJECT = -1
@@ -33,13 +49,13 @@ _MAX_FLOAT = float(np.finfo(np.float64).max)
 class Column:
     """One path's values, prepared: ``kind`` is K_INT/K_FLOAT/K_BOOL (typed) or OBJECT."""
 
-    __slots__ = ("n", "kind", "values", "codes")
+    __slots__ = ("codes", "kind", "n", "values")
 
     def __init__(self, values: np.ndarray, kind: int, codes: np.ndarray | None = None):
         self.n = len(values)
         self.values = values
         self.kind = kind
-        self.codes = codes
+        self.codes: np.ndarray = codes if codes is not None else np.zeros(0, dtype=np.int8)
 
     def where(self, kind: int) -> np.ndarray:
         """Indices of the values of one kind (object columns)."""
@@ -90,8 +106,8 @@ def _prepare(path: tuple, raw: Any, n: int) -> Column:
     if dk != "O":
         arr = arr.astype(object)
     codes = np.fromiter(map(TYPE_KIND.__getitem__, map(type, arr)), dtype=np.int8, count=n)
-    for i in np.flatnonzero(codes < 0):
-        codes[i] = slow_kind(arr[i])
+    for j in np.flatnonzero(codes < 0):
+        codes[j] = slow_kind(arr[j])
     return Column(arr, OBJECT, codes)
 
 
@@ -105,7 +121,7 @@ def _per_value(fn: Any, values: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- exact numbers
 
-def _int_array_vs(a: np.ndarray, op: str, lit: int | float) -> np.ndarray:
+def _int_array_vs(a: np.ndarray, op: str, lit: float) -> np.ndarray:
     """``a OP lit`` for an integer array, exactly (op is == or an ordering)."""
     if isinstance(lit, float):
         if math.isnan(lit):
@@ -128,7 +144,7 @@ def _int_array_vs(a: np.ndarray, op: str, lit: int | float) -> np.ndarray:
     return _UFUNC[op](a, a.dtype.type(lit))
 
 
-def _float_array_vs(a: np.ndarray, op: str, lit: int | float) -> np.ndarray:
+def _float_array_vs(a: np.ndarray, op: str, lit: float) -> np.ndarray:
     """``a OP lit`` for a float64 array, exactly (op is == or an ordering)."""
     if isinstance(lit, int):
         try:
@@ -173,7 +189,7 @@ def _numbers(sub: np.ndarray, kind: int) -> np.ndarray | None:
 
 def present(col: Column) -> np.ndarray:
     if col.kind == OBJECT:
-        return col.codes != K_MISSING
+        return np.not_equal(col.codes, K_MISSING)
     return _const(col.n, True)
 
 
@@ -195,12 +211,14 @@ def compare(col: Column, op: str, lit: Any) -> np.ndarray:
     elif lk in (K_STR, K_BYTES):
         idx = col.where(lk)
         if idx.size:
-            out[idx] = _UFUNC[op](col.values[idx], lit).astype(bool)
+            boxed = np.empty((), dtype=object)  # keep numpy from making it a U/S scalar,
+            boxed[()] = lit                      # which would drop trailing NULs
+            out[idx] = _UFUNC[op](col.values[idx], boxed).astype(bool)
     elif op == "==" and lk == K_BOOL:
         idx = col.where(K_BOOL)
         out[idx] = col.values[idx].astype(bool) == lit
     elif op == "==" and lk == K_NULL:
-        out = col.codes == K_NULL
+        out = np.equal(col.codes, K_NULL)
     return out
 
 

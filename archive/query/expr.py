@@ -6,6 +6,7 @@ Nodes are immutable; equality and hashing are structural and type-exact (``x == 
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,8 +16,25 @@ import numpy as np
 from archive.query import evaluate as ev
 from archive.query import prune
 from archive.query.values import (
-    COMPARE_OPS, K_BOOL, K_BYTES, K_FLOAT, K_INT, K_LIST, K_NULL, K_STR, MISSING, NUMERIC,
-    compare, contains, format_literal, format_path, kind_of, lookup, one_of, regex_kind, search,
+    COMPARE_OPS,
+    K_BOOL,
+    K_BYTES,
+    K_FLOAT,
+    K_INT,
+    K_LIST,
+    K_NULL,
+    K_STR,
+    MISSING,
+    NUMERIC,
+    compare,
+    contains,
+    format_literal,
+    format_path,
+    kind_of,
+    lookup,
+    one_of,
+    regex_kind,
+    search,
     starts_with,
 )
 
@@ -34,7 +52,7 @@ def _check_path(path: Iterable[str]) -> Path:
 def _check_literal(v: Any) -> Any:
     if isinstance(v, np.generic):
         v = v.item()
-    if kind_of(v) not in _LITERAL_KINDS or (isinstance(v, float) and v != v):
+    if kind_of(v) not in _LITERAL_KINDS or (isinstance(v, float) and math.isnan(v)):
         raise TypeError(f"not a literal (null, bool, int, float except NaN, str, bytes): {v!r}")
     return v
 

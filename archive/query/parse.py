@@ -11,7 +11,16 @@ from typing import Any, NamedTuple, NoReturn
 
 from archive.errors import QuerySyntaxError
 from archive.query.expr import (
-    And, Compare, Contains, Exists, Expr, In, Matches, Not, Or, StartsWith,
+    And,
+    Compare,
+    Contains,
+    Exists,
+    Expr,
+    In,
+    Matches,
+    Not,
+    Or,
+    StartsWith,
 )
 from archive.query.values import FLIP, KEYWORDS, format_path
 
@@ -53,7 +62,8 @@ def syntax_error(text: str, pos: int, reason: str) -> QuerySyntaxError:
         where = f"line {text.count(chr(10), 0, pos) + 1}, {where}"
     pad = "".join("\t" if c == "\t" else " " for c in line[:col])
     err = QuerySyntaxError(f"{reason} at {where}\n    {line}\n    {pad}^")
-    err.position, err.column, err.text, err.reason = pos, col + 1, text, reason
+    # Where the error is, for callers that want more than the message.
+    err.position, err.column, err.text, err.reason = pos, col + 1, text, reason  # type: ignore[attr-defined]
     return err
 
 
@@ -92,10 +102,10 @@ def tokenize(text: str) -> list[Tok]:
                 raise syntax_error(text, i, f"malformed number {text[i:j + 1]!r}")
             s = m.group()
             try:
-                value: Any = float(s) if any(ch in s for ch in ".eE") else int(s)
+                number = float(s) if any(ch in s for ch in ".eE") else int(s)
             except ValueError:  # int max str digits
                 raise syntax_error(text, i, "integer literal too long") from None
-            toks.append(Tok(NUM, value, i, j))
+            toks.append(Tok(NUM, number, i, j))
             i = j
         elif (m := _IDENT_RE.match(text, i)) is not None:
             toks.append(Tok(IDENT, m.group(), i, m.end()))

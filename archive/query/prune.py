@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from archive.query.values import K_BYTES, K_FLOAT, K_INT, K_STR, KIND_CODES, KIND_NAMES, kind_of, normalize
+from archive.query.values import (
+    K_BYTES,
+    K_FLOAT,
+    K_INT,
+    K_STR,
+    KIND_CODES,
+    KIND_NAMES,
+    kind_of,
+    normalize,
+)
 
 MayPair = tuple[bool, bool]
 UNKNOWN: MayPair = (True, True)
@@ -47,7 +56,7 @@ class PathStats:
             kinds.add(KIND_NAMES[k])
             if k in (K_INT, K_FLOAT, K_STR):
                 v = normalize(v)
-                if v != v:  # NaN has no place in an order
+                if isinstance(v, float) and math.isnan(v):  # NaN has no place in an order
                     continue
                 name = KIND_NAMES[k]
                 if name not in lo or v < lo[name]:
@@ -63,6 +72,8 @@ def leaf_may(kind_may: Callable[[int, PathStats], MayPair], st: PathStats | None
         return UNKNOWN
     if st.count <= 0:
         return (False, False)
+    if not st.kinds:  # inconsistent stats: do not trust them
+        return UNKNOWN
     may_true = may_false = False
     for name in st.kinds:
         code = KIND_CODES.get(name)
@@ -73,8 +84,6 @@ def leaf_may(kind_may: Callable[[int, PathStats], MayPair], st: PathStats | None
         may_false |= f
         if may_true and may_false:
             break
-    if not st.kinds:  # inconsistent stats: do not trust them
-        return UNKNOWN
     return may_true, may_false
 
 
@@ -84,10 +93,12 @@ _BOUND_TYPES: dict[int, tuple[type, ...]] = {K_INT: (int, float), K_FLOAT: (int,
 def bounds(st: PathStats, kind: int) -> tuple[Any, Any]:
     """(min, max) of the kind's values, each None when unknown or unusable."""
     types = _BOUND_TYPES.get(kind)
+    if types is None:
+        return None, None
     name = KIND_NAMES[kind]
     out = []
     for m in (st.min, st.max):
-        b = normalize(m.get(name)) if (types and m) else None
+        b = normalize(m.get(name)) if m else None
         if b is None or isinstance(b, bool) or not isinstance(b, types) or (isinstance(b, float) and math.isnan(b)):
             b = None
         out.append(b)

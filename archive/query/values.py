@@ -5,6 +5,7 @@ Everything here works on single Python values; it is the *model* the vectorized 
 """
 from __future__ import annotations
 
+import math
 import operator
 import re
 from typing import Any, Final
@@ -18,7 +19,7 @@ class _Missing:
     __slots__ = ()
     _instance: _Missing | None = None
 
-    def __new__(cls) -> _Missing:
+    def __new__(cls) -> _Missing:  # noqa: PYI034 (a singleton)
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -218,7 +219,7 @@ def format_literal(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        if v != v:
+        if math.isnan(v):
             raise ValueError("NaN has no literal")
         if v in (float("inf"), float("-inf")):
             return "1e999" if v > 0 else "-1e999"

@@ -1,0 +1,254 @@
+"""Timestamp layouts for str-time (typed_time.py): the mini-language, vectorised parse and render.
+
+``%Y`` year 0000-9999, ``%y`` year 2000-2099 as two digits, ``%m`` month 01-12, ``%b`` month
+Jan-Dec, ``%d`` day 01-31, ``%e`` day space-padded (" 1"-"31"), ``%a`` weekday Mon-Sun
+(derived from the date, so a wrong weekday does not parse), ``%H %M %S`` hour, minute, second,
+``%1f``..``%9f`` fraction of a second with that many digits, ``%z`` offset +HHMM, ``%Z``
+offset +HH:MM, ``%%`` a percent sign; any other printable ASCII character stands for itself.
+One of ``%-d %-m %-H %-Nf`` may appear: that field is written without padding ("Nov 9",
+``:7`` milliseconds), so the layout has ``N`` widths, one per digit count of that field.  Each
+field appears at most once, at most one of a kind (``%Y``/``%y``, ``%m``/``%b``, ``%d``/``%e``,
+``%z``/``%Z``).
+
+A value is an int64 count of ticks of 10**-k seconds (k = N of the fraction, else 0) of *local*
+wall-clock time: ``(days * 86400 + H * 3600 + M * 60 + S) * 10**k + fraction``, days counted
+from 1970-01-01 in the proleptic Gregorian calendar.  A layout without a year counts from the
+leap year 2000 (so Feb 29 parses); one with no date at all keeps the time of day only
+(0 <= ticks < 86400 * 10**k).  ``%z``/``%Z`` offsets travel apart, in minutes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final
+
+import numpy as np
+
+from archive.codec.typed_strings import ascii_matrix, number, put_digits, rows_to_strings, same_rows
+
+_WIDTH: Final = {"Y": 4, "y": 2, "m": 2, "b": 3, "d": 2, "e": 2, "a": 3, "H": 2, "M": 2, "S": 2,
+                 "z": 5, "Z": 6}
+_DATE: Final = frozenset("Yymbdea")
+_MONTHS: Final = b"JanFebMarAprMayJunJulAugSepOctNovDec"
+_WDAYS: Final = b"MonTueWedThuFriSatSun"
+MAX_LAYOUT: Final = 64
+
+
+def _codes(names: bytes) -> np.ndarray:
+    a = np.frombuffer(names, dtype=np.uint8).reshape(-1, 3).astype(np.int64)
+    return (a[:, 0] << 16) | (a[:, 1] << 8) | a[:, 2]
+
+
+_MONTH_CODES: Final = _codes(_MONTHS)
+_WDAY_CODES: Final = _codes(_WDAYS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    fmt: str
+    width: int
+    fields: dict[str, tuple[int, int]]  # directive -> (column, width)
+    literals: tuple[tuple[int, int], ...]  # (column, byte)
+    frac: int  # ticks are 10**-frac seconds
+    var: str | None  # the unpadded directive, if any (this layout is then its widest form)
+    var_max: int
+
+    @property
+    def has_date(self) -> bool:
+        return not _DATE.isdisjoint(self.fields)
+
+    @property
+    def tz(self) -> str | None:
+        return "z" if "z" in self.fields else "Z" if "Z" in self.fields else None
+
+    def forms(self) -> list[Layout]:
+        """The fixed-width forms: this layout, or one per width of its unpadded field."""
+        if self.var is None:
+            return [self]
+        return [compile_layout(self.fmt, w) for w in range(1, self.var_max + 1)]
+
+
+@lru_cache(maxsize=512)
+def compile_layout(fmt: str, var_width: int | None = None) -> Layout:
+    """Parse a layout string (with its unpadded field ``var_width`` wide); ValueError if bad."""
+    if len(fmt) > MAX_LAYOUT or not fmt.isascii() or not fmt.isprintable():
+        raise ValueError(f"bad timestamp layout {fmt!r}")
+    fields: dict[str, tuple[int, int]] = {}
+    lits: list[tuple[int, int]] = []
+    frac = col = i = var_max = 0
+    var = None
+    while i < len(fmt):
+        if fmt[i] != "%":
+            lits.append((col, ord(fmt[i])))
+            col, i = col + 1, i + 1
+            continue
+        pad = fmt[i + 1 : i + 2] != "-"
+        j = i + 1 + (not pad)
+        d = fmt[j : j + 1]
+        if d == "%" and pad:
+            lits.append((col, 37))
+            col, i = col + 1, j + 1
+            continue
+        if d and d in "123456789" and fmt[j + 1 : j + 2] == "f":
+            d, w, i = "f", int(d), j + 2
+            frac = w
+        elif d and d in _WIDTH:
+            w, i = _WIDTH[d], j + 1
+        else:
+            raise ValueError(f"bad directive in timestamp layout {fmt!r}")
+        if not pad:
+            if d not in "dmHf" or var is not None:
+                raise ValueError(f"bad unpadded field in timestamp layout {fmt!r}")
+            var, var_max = d, w
+            if var_width is not None:
+                if not 1 <= var_width <= w:
+                    raise ValueError(f"width {var_width} for %-{d}")
+                w = var_width
+        if d in fields:
+            raise ValueError(f"repeated %{d} in timestamp layout {fmt!r}")
+        fields[d] = (col, w)
+        col += w
+    if col == 0 or any(sum(g in fields for g in grp) > 1 for grp in ("Yy", "mb", "de", "zZ")):
+        raise ValueError(f"bad timestamp layout {fmt!r}")
+    return Layout(fmt, col, fields, tuple(lits), frac, var, var_max)
+
+
+def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _ndigits(v: np.ndarray) -> np.ndarray:
+    return 1 + sum((v >= 10**k).astype(np.int64) for k in range(1, 10))
+
+
+def _name(m: np.ndarray, col: int, codes: np.ndarray) -> np.ndarray:
+    """1-based index of the 3-letter name at ``col`` in ``codes``, 0 when none."""
+    c = m[:, col : col + 3].astype(np.int64)
+    hit = ((c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2])[:, None] == codes
+    return np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
+
+
+def parse_layout(lay: Layout, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, ticks, offset minutes) for each row of an (n, width) ASCII matrix (one fixed form).
+
+    Fields are read without validation (a stray byte just gives a wrong number); a row is ok
+    only when rendering what was read gives back exactly its bytes, which checks every literal,
+    digit, range and calendar rule at once.
+    """
+    n = len(m)
+    val: dict[str, np.ndarray] = {}
+    for f, (col, w) in lay.fields.items():
+        if f in "YymdHMSf":
+            val[f] = number(m, col, w)
+        elif f == "e":
+            val[f] = number(m, col, 2) + np.where(m[:, col] == 32, 160, 0)  # " 7": space = -16
+        elif f in "ba":
+            val[f] = _name(m, col, _MONTH_CODES if f == "b" else _WDAY_CODES)
+        else:  # z, Z
+            hhmm = number(m, col + 1, 2) * 60 + number(m, col + (4 if f == "Z" else 3), 2)
+            val[f] = np.where(m[:, col] == 45, -hhmm, hhmm)
+    zero = np.zeros(n, dtype=np.int64)
+    secs = val.get("H", zero) * 3600 + val.get("M", zero) * 60 + val.get("S", zero)
+    if lay.has_date:
+        year = val["Y"] if "Y" in val else val["y"] + 2000 if "y" in val else zero + 2000
+        month = val.get("m", val.get("b", zero + 1))
+        day = val.get("d", val.get("e", zero + 1))
+        secs = secs + days_from_civil(year, month, day) * 86400
+    fits = np.abs(secs) < (2**63 - 1) // 10**lay.frac - 1
+    ticks = np.where(fits, secs, 0) * 10**lay.frac + np.where(fits, val.get("f", zero), 0)
+    tz = val[lay.tz] if lay.tz else zero
+    rend, bad = render_layout(lay, ticks, tz)
+    return fits & ~bad & same_rows(rend, m), ticks, tz
+
+
+def _fields(lay: Layout, ticks: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every field's value for these ticks, and which rows are out of the layout's range."""
+    n = len(ticks)
+    secs, frac = np.divmod(ticks, 10**lay.frac)
+    bad = np.zeros(n, dtype=bool)
+    if lay.has_date:
+        days, sod = np.divmod(secs, 86400)
+    else:
+        days, sod = np.zeros(n, dtype=np.int64), secs
+        bad |= (sod < 0) | (sod >= 86400)
+    y, mo, d = civil_from_days(days)
+    if "Y" in lay.fields:
+        bad |= (y < 0) | (y > 9999)
+    if "y" in lay.fields:
+        bad |= (y < 2000) | (y > 2099)
+    return {"Y": y, "y": y - 2000, "m": mo, "b": mo, "d": d, "e": d, "a": (days + 3) % 7,
+            "H": sod // 3600, "M": sod // 60 % 60, "S": sod % 60, "f": frac}, bad
+
+
+def render_layout(lay: Layout, ticks: np.ndarray, tz: np.ndarray, unpad: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, width) ASCII matrix of these values in one fixed form, and which rows are bad
+    (out of range, or an unpadded field with another digit count than this form's).  With
+    ``unpad`` the unpadded field's leading zeros are NUL fillers instead (any digit count)."""
+    val, bad = _fields(lay, ticks)
+    m = np.empty((len(ticks), lay.width), dtype=np.uint8)
+    for col, byte in lay.literals:
+        m[:, col] = byte
+    for key, (col, w) in lay.fields.items():
+        v = val.get(key)
+        if key in "YymdHMSf":
+            put_digits(m, col, w, v)
+        elif key == "e":
+            put_digits(m, col, 2, v)
+            m[v < 10, col] = 32
+        elif key in "ba":
+            table = np.frombuffer(_MONTHS if key == "b" else _WDAYS, np.uint8).reshape(-1, 3)
+            m[:, col : col + 3] = table[np.clip(v - (key == "b"), 0, len(table) - 1)]
+        else:  # z, Z
+            bad |= np.abs(tz) > 99 * 60 + 59
+            a = np.abs(tz)
+            m[:, col] = np.where(tz < 0, 45, 43)
+            put_digits(m, col + 1, 2, a // 60)
+            if key == "Z":
+                m[:, col + 3] = 58
+            put_digits(m, col + w - 2, 2, a % 60)
+    if lay.var:
+        col, w = lay.fields[lay.var]
+        nd = _ndigits(val[lay.var])
+        if unpad:
+            m[:, col : col + w][np.arange(w) < w - nd[:, None]] = 0
+        else:
+            bad |= nd != w
+    return m, bad
+
+
+def parse_values(lay: Layout, values: np.ndarray, lens: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, ticks, offsets) of ASCII strings in any fixed form of ``lay``."""
+    n = len(values)
+    ok = np.zeros(n, dtype=bool)
+    ticks = np.zeros(n, dtype=np.int64)
+    tz = np.zeros(n, dtype=np.int64)
+    for form in lay.forms():
+        rows = np.flatnonzero(lens == form.width)
+        if len(rows):
+            m = ascii_matrix(values[rows].tolist(), form.width, lens[rows])
+            ok[rows], ticks[rows], tz[rows] = parse_layout(form, m)
+    return ok, ticks, tz
+
+
+def render_values(lay: Layout, ticks: np.ndarray, tz: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The strings of these values (an unpadded field as short as it is), and bad rows."""
+    m, bad = render_layout(lay, ticks, tz, unpad=True)
+    return rows_to_strings(m), bad
