@@ -91,6 +91,12 @@ def test_auto_roundtrip(items):
     roundtrip("str", items)
 
 
+@given(st.lists(st.text(st.characters(min_codepoint=1, max_codepoint=127), max_size=8), max_size=40))
+def test_plain_ascii_fast_path(items):
+    roundtrip("str", items, only=(S.PLAIN,))
+    roundtrip("bytes", [x.encode() for x in items], only=(S.PLAIN,))
+
+
 def test_surrogates_do_not_merge():
     # A high then a low surrogate in neighbouring values, or in one value, stay two code points.
     items = ["\ud800", "\udc00", "\ud800\udc00", "a\udfff", ""]
@@ -142,6 +148,9 @@ def _plain(lens: list[int], data: bytes, lens_only=None) -> bytes:
     ([1, 1], b"abc", "sum"),
     ([5], b"ab", "length"),
     ([1, 2], b"\xff\xfe\xfd", "UnicodeDecodeError"),
+    ([1, 2], b"a\x00", "sum"),  # the NUL (slow) path
+    ([3, -1], b"ab", "length"),  # the ASCII (split) path
+    ([], b"ab", "no values"),
 ])
 def test_plain_bad_lengths(lens, data, msg):
     with pytest.raises(CorruptChunkError, match=msg):

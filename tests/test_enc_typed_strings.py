@@ -186,7 +186,28 @@ def test_time_with_offsets(pairs):
     roundtrip(items, T.TIME)
 
 
+@given(st.lists(times, max_size=30), st.lists(st.sampled_from(
+    ["Nov 09 12:01:01", "Nov  9 12:01:01", "Nov 9 2:01:01", "Nov 32 12:01:01", "Nov 0 12:01:01",
+     "Feb 30 12:01:01", "Nov 9 12:01:60", "nov 9 12:01:01"]), max_size=5))
+def test_unpadded_day(ds, near):
+    ds += [dt.datetime(2018, 11, 9), dt.datetime(2018, 11, 19)] * (len(near) + 1)
+    good = [f"{d:%b} {d.day} {d:%H:%M:%S}" for d in ds]
+    items = good + near
+    assert typed_mask(T.TIME, items).tolist() == [True] * len(good) + [False] * len(near)
+    roundtrip(items, T.TIME)
+
+
+@given(st.lists(st.tuples(times, st.integers(0, 999)), min_size=1, max_size=30))
+def test_unpadded_milliseconds(pairs):
+    pairs += [(dt.datetime(2018, 1, 1), 7), (dt.datetime(2018, 1, 1), 42)]  # 1 and 2 digits
+    items = [f"{d:%Y%m%d-%H:%M:%S}:{ms}" for d, ms in pairs] + ["20180101-00:00:00:007"]
+    assert typed_mask(T.TIME, items).tolist() == [True] * len(pairs) + [False]
+    p = roundtrip(items, T.TIME)
+    assert b"%-3f" in p
+
+
 @pytest.mark.parametrize("s, layout", [
+    ("Nov 9 12:01:01", "%b %-d %H:%M:%S"),
     ("2018-03-01T12:34:56.789Z", "%Y-%m-%dT%H:%M:%S.%3fZ"),
     ("2018-03-01 12:34:56,789", "%Y-%m-%d %H:%M:%S,%3f"),
     ("2018-03-01T12:34:56+01:00", "%Y-%m-%dT%H:%M:%S%Z"),
@@ -313,12 +334,15 @@ def _ints(values) -> bytes:
     (_typed(T.IPV6, None, b"\x10\0\0\0" + bytes(16)), 2, "bytes for 2"),
     (_typed(T.HEX, None, b"\x02\x04\0\0\0\0" + b"\x02\0\0\0" + b"\0\0"), 1, "flags"),
     (_typed(T.HEX, None, b"\x00\x04\0\0\0\0" + b"\x03\0\0\0" + b"\0\0\0"), 1, "bytes for 1"),
+    (_typed(T.HEX, None, b"\x00\x05\0\0\0\0\n" + b"\x02\0\0\0" + b"\0\0"), 1, "printable"),
     (_typed(T.TIME, None, b"\x03%Q%" + _ints([0])), 1, "layout"),
     (_typed(T.TIME, None, b"\x06%Y%Y%m" + _ints([0])), 1, "layout"),
     (_typed(T.TIME, None, b"\x02%Y" + _ints([2**62])), 1, "range"),
     (_typed(T.TIME, None, b"\x08%H:%M:%S" + _ints([86400])), 1, "range"),
     (_typed(T.TIME, None, b"\x02%z" + _ints([0]) + _ints([6000])), 1, "range"),
     (_typed(T.TIME, None, b"\x03\xff%Y" + _ints([0])), 1, "ascii|layout"),
+    (_typed(T.TIME, None, b"\x40%Y-%m-%dT%H:%M:%S.%9f%Z %a" + b"x" * 38 + _ints([0]) + _ints([0])), 1, "wider"),
+    (_typed(T.HEX, None, b"\x00\x81" + bytes(129) + b"\x41\0\0\0" + bytes(65)), 1, "width"),
 ])
 def test_hostile_typed_payloads(payload, count, msg):
     with pytest.raises(CorruptChunkError, match=msg):
@@ -328,7 +352,10 @@ def test_hostile_typed_payloads(payload, count, msg):
 def test_layout_language():
     lay = compile_layout("%a %b %e %H:%M:%S.%9f %Z %%")
     assert lay.width == len("Sun Dec  4 04:47:44.123456789 +01:00 %")
-    for bad in ("", "%", "%q", "%0f", "%Y%y", "%d%e", "%z%Z", "%H%H", "é", "\x01"):
+    assert compile_layout("%b %-d %H").width == 9 and compile_layout("%b %-d %H", 1).width == 8
+    assert [f.width for f in compile_layout("%S.%-3f").forms()] == [4, 5, 6]
+    for bad in ("", "%", "%q", "%0f", "%Y%y", "%d%e", "%z%Z", "%H%H", "é", "\x01", "%-Y", "%-e",
+                "%-d %-m", "%-%"):
         with pytest.raises(ValueError):
             compile_layout(bad)
 
@@ -341,6 +368,7 @@ _LOGHUB = {  # file: how to cut the timestamp out of a line
     "Linux": lambda x: x[:15], "Mac": lambda x: x[:15], "OpenSSH": lambda x: x[:15],
     "OpenStack": lambda x: " ".join(x.split()[1:3]), "Proxifier": lambda x: x[:16],
     "Spark": lambda x: x[:17], "Windows": lambda x: x[:19], "Zookeeper": lambda x: x[:23],
+    "Thunderbird": lambda x: " ".join(x.split()[4:7]),
 }
 
 

@@ -30,6 +30,8 @@ from archive.query.values import MISSING
 Projection = Mapping[str, "Projection | None"] | None
 _SCALAR_DTYPE: Final = {Tag.INT: np.int64, Tag.FLOAT: np.float64, Tag.BOOL: np.bool_}
 _MAX_TAG: Final = max(Tag)
+_NULL, _LIST, _DICT, _BIG = int(Tag.NULL), int(Tag.LIST), int(Tag.DICT), int(Tag.BIG)
+_TAG_SLOT: Final = {int(t): slot for t, slot in TAG_SLOT.items()}
 
 
 def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
@@ -45,10 +47,6 @@ def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
             else:
                 node = node.setdefault(k, {})
     return tree
-
-
-def _contiguous(idx: np.ndarray) -> bool:
-    return bool(idx[-1] - idx[0] == len(idx) - 1) and (len(idx) < 2 or bool((np.diff(idx) == 1).all()))
 
 
 def _objects(values: list) -> np.ndarray:
@@ -168,10 +166,19 @@ class GroupReader:
     def records_at(self, rows: np.ndarray, projection: Projection = None) -> list:
         """The records at group-local ``rows`` (any order, repeats allowed)."""
         rows = np.asarray(rows, dtype=np.int64)
-        if len(rows) and (rows.min() < 0 or rows.max() >= self.n):
+        if not len(rows):
+            return []
+        if rows.min() < 0 or rows.max() >= self.n:
             raise IndexError(f"row outside group of {self.n}")
         self._need((), "tag", self.n)
-        out = self._values((), rows, projection)
+        # Internally every index array is strictly increasing (children of increasing parents
+        # are increasing), so max is the last item and contiguity is one comparison.
+        if len(rows) == 1 or bool((rows[1:] > rows[:-1]).all()):
+            out = self._values((), rows, projection)
+        else:
+            uniq, inv = np.unique(rows, return_inverse=True)
+            vals = self._values((), uniq, projection)
+            out = [vals[i] for i in inv.tolist()]
         if projection is not None:  # a projected record is a dict of the projected paths
             out = [v if isinstance(v, dict) else {} for v in out]
         return out
@@ -179,31 +186,35 @@ class GroupReader:
     def _values(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
         if not len(idx):
             return []
-        tags = self._need(path, "tag", int(idx.max()) + 1)
+        tags = self._need(path, "tag", int(idx[-1]) + 1)
         ct = self._const_tag(path)
         if ct is not None:
-            return self._typed(path, Tag(ct), idx, proj)
+            return self._typed(path, ct, idx, proj)
+        if len(idx) == 1:
+            t0 = int(tags[idx[0]])
+            return self._typed(path, t0, self._rank(path, t0)[idx], proj)
         t = tags[idx]
         out: list = [None] * len(idx)
         for tag in np.unique(t).tolist():
             sel = np.flatnonzero(t == tag)
-            vals = self._typed(path, Tag(tag), self._rank(path, tag)[idx[sel]], proj)
+            vals = self._typed(path, tag, self._rank(path, tag)[idx[sel]], proj)
             for p, v in zip(sel.tolist(), vals):
                 out[p] = v
         return out
 
-    def _typed(self, path: Path, tag: Tag, idx: np.ndarray, proj: Projection) -> list:
-        if tag is Tag.NULL:
+    def _typed(self, path: Path, tag: int, idx: np.ndarray, proj: Projection) -> list:
+        if tag == _NULL:
             return [MISSING] * len(idx) if proj is not None else [None] * len(idx)
-        if tag is Tag.LIST:
+        if tag == _LIST:
             return self._lists(path, idx, proj)
-        if tag is Tag.DICT:
+        if tag == _DICT:
             return self._dicts(path, idx, proj)
         if proj is not None:
             return [MISSING] * len(idx)  # a projection asks for keys inside a scalar
-        col = self._need(path, TAG_SLOT[tag], int(idx.max()) + 1)
-        vals = col[idx[0]: idx[-1] + 1] if _contiguous(idx) else col[idx]
-        if tag is Tag.BIG:
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        col = self._need(path, _TAG_SLOT[tag], hi)
+        vals = col[lo:hi] if hi - lo == len(idx) else col[idx]
+        if tag == _BIG:
             try:
                 return [int(s) for s in vals]
             except (TypeError, ValueError):
@@ -211,12 +222,12 @@ class GroupReader:
         return vals.tolist()
 
     def _lists(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
-        self._need(path, "len", int(idx.max()) + 1)
+        self._need(path, "len", int(idx[-1]) + 1)
         o = self._offsets(path)
         starts, lens = o[idx], o[idx + 1] - o[idx]
         ends = np.cumsum(lens)
         total = int(ends[-1])
-        if _contiguous(idx):
+        if idx[-1] - idx[0] == len(idx) - 1:
             child = np.arange(starts[0], starts[0] + total, dtype=np.int64)
         else:
             child = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
@@ -228,9 +239,9 @@ class GroupReader:
         return out
 
     def _dicts(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
-        sids = self._need(path, "shape", int(idx.max()) + 1)[idx]
+        sids = self._need(path, "shape", int(idx[-1]) + 1)[idx]
         shapes = self._shape_table(path)
-        used = np.unique(sids).tolist()
+        used = [int(sids[0])] if len(sids) == 1 else np.unique(sids).tolist()
         keys_in_use: dict[str, None] = {}
         for s in used:
             keys_in_use.update(dict.fromkeys(shapes[s]))
@@ -273,6 +284,9 @@ class GroupReader:
         idx = np.asarray(rows, dtype=np.int64)
         if len(idx) and (idx.min() < 0 or idx.max() >= self.n):
             raise IndexError(f"row outside group of {self.n}")
+        if len(idx) > 1 and not bool((idx[1:] > idx[:-1]).all()):
+            uniq, inv = np.unique(idx, return_inverse=True)
+            return self.path_values_at(path, uniq)[inv]
         self._need((), "tag", self.n)
         node: Path = ()
         for k in path:
@@ -306,7 +320,7 @@ class GroupReader:
             pos = valid[t == tag]
             r = self._rank(node, tag)[idx[pos]]
             if tag in (Tag.LIST, Tag.DICT):
-                vals = self._typed(node, Tag(tag), r, None)
+                vals = self._typed(node, tag, r, None)
             elif tag == Tag.NULL:
                 vals = [None] * len(pos)
             else:

@@ -84,7 +84,8 @@ class Ops:
         self.ph_str = c(PH_STR)
         self.pct, self.pct2 = c("%"), c("%%")
         self.minus = c("-")
-        self.dec_only = re.compile(c(r"(?:-?[0-9]+)*\Z")).match
+        self.slot_iter = re.compile(c("[\x10\x14]")).finditer
+        self.dec_only = re.compile(c(r"[-0-9]*\Z")).match
         self.hex_only = re.compile(c(r"[0-9A-Fa-f]*\Z")).match
 
     def to_bytes(self, t: str | bytes) -> bytes:

@@ -83,14 +83,22 @@ def check_lengths(lens: np.ndarray, total: int) -> None:
 
 def split(data: bytes | memoryview, lens: np.ndarray, kind: Kind) -> np.ndarray:
     """Cut a concatenation back into values (``lens`` in code points for str, else bytes)."""
-    whole: str | bytes = bytes(data).decode("utf-8", _SURR) if kind == "str" else bytes(data)
-    check_lengths(lens, len(whole))
+    raw = bytes(data)
     n = len(lens)
-    if n and int(lens[0]) * n == len(whole) and (lens == lens[0]).all():
-        w = int(lens[0])
-        if w == 0:
-            return np.full(n, whole, dtype=object)
-        return objects([whole[i : i + w] for i in range(0, len(whole), w)], n)
+    if b"\0" not in raw and raw.isascii():
+        # Code points are bytes: put a NUL after each value and let split() make the objects.
+        check_lengths(lens, len(raw))
+        if n == 0:
+            return objects([], 0)
+        sep = np.zeros(len(raw) + n, dtype=np.uint8)
+        keep = np.ones(len(raw) + n, dtype=bool)
+        keep[np.cumsum(lens) + np.arange(n)] = False
+        sep[keep] = np.frombuffer(raw, dtype=np.uint8)
+        joined = sep.tobytes()
+        return objects((joined.decode("ascii") if kind == "str" else joined).split(
+            "\0" if kind == "str" else b"\0")[:-1], n)
+    whole: str | bytes = raw.decode("utf-8", _SURR) if kind == "str" else raw
+    check_lengths(lens, len(whole))
     ends = np.cumsum(lens)
     return objects([whole[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist())], n)
 

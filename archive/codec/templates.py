@@ -89,7 +89,7 @@ _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 _TYPE_INT: Final = (PH_INT, PH_HEX, PH_HEXU)
 #: A column key gathering fewer values than this is pooled with the same placeholder type.
-POOL_MIN: Final = 16
+POOL_MIN: Final = 8
 
 
 def _param(ops: Ops, typ: str, p: int):
@@ -181,10 +181,7 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
 
 def _placeholder_positions(skel, ops: Ops) -> list[int]:
     """Indices of the one-character placeholders of a mined skeleton."""
-    pv, ps = ops.ph_var, ops.ph_str
-    if ops.is_bytes:
-        return [i for i, ch in enumerate(skel) if ch in (pv[0], ps[0])]
-    return [i for i, ch in enumerate(skel) if ch == pv or ch == ps]
+    return [m.start() for m in ops.slot_iter(skel)]
 
 
 def _finalize(groups: list[Group], ops: Ops):
@@ -207,13 +204,15 @@ def _finalize(groups: list[Group], ops: Ops):
             for m, a in zip(members, arrays):
                 decided[m] = (typ, width, a)
     out = []
+    params: dict = {}
     for gi, (g, pos) in enumerate(zip(groups, positions)):
         pieces = []
         start = 0
         slots = []       # (type, width, values) of the final slots
-        raw_of = []      # raw value lists of the final non-ref slots, for back-references
+        by_first: dict = {}  # first value -> final slots (not refs) starting with it
+        skel = g.skeleton
         for j, p in enumerate(pos):
-            pieces.append(g.skeleton[start:p])
+            pieces.append(skel[start:p])
             start = p + 1
             d = decided[(gi, j)]
             if d[0] == "const":
@@ -221,19 +220,21 @@ def _finalize(groups: list[Group], ops: Ops):
                 continue
             raw = g.slots[j]
             ref = None
-            for k, (rk, rraw) in enumerate(raw_of):
-                if k < MAX_REF and rraw is not None and rraw == raw:
-                    ref = k
+            for k in by_first.get(raw[0], ()):
+                if g.slots[k[1]] == raw:
+                    ref = k[0]
                     break
             if ref is not None:
-                pieces.append(_param(ops, PH_REF, ref))
-                slots.append((PH_REF, ref, None))
-                raw_of.append((len(slots) - 1, None))
-            else:
-                pieces.append(_param(ops, d[0], d[1]))
-                slots.append(d)
-                raw_of.append((len(slots) - 1, raw))
-        pieces.append(g.skeleton[start:])
+                d = (PH_REF, ref, None)
+            elif len(slots) < MAX_REF:
+                by_first.setdefault(raw[0], []).append((len(slots), j))
+            key = d[:2]
+            ph = params.get(key)
+            if ph is None:
+                ph = params[key] = _param(ops, d[0], d[1])
+            pieces.append(ph)
+            slots.append(d)
+        pieces.append(skel[start:])
         out.append((ops.empty.join(pieces), g.rows, slots))
     return _dedup(out)
 

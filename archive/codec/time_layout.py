@@ -241,7 +241,11 @@ def parse_values(lay: Layout, values: np.ndarray, lens: np.ndarray
     ticks = np.zeros(n, dtype=np.int64)
     tz = np.zeros(n, dtype=np.int64)
     for form in lay.forms():
-        rows = np.flatnonzero(lens == form.width)
+        hit = lens == form.width
+        if hit.all():  # the usual case: one form for the whole column
+            m = ascii_matrix(values.tolist(), form.width, lens)
+            return parse_layout(form, m)
+        rows = np.flatnonzero(hit)
         if len(rows):
             m = ascii_matrix(values[rows].tolist(), form.width, lens[rows])
             ok[rows], ticks[rows], tz[rows] = parse_layout(form, m)

@@ -1,7 +1,7 @@
 """IP address typed strings: str-ipv4 (131) and str-ipv6 (132); layouts in typed_strings.py.
 
-IPv4 parsing is fully vectorised on the ASCII matrix (dots located with ``np.nonzero``, each
-octet read from its up-to-three digits).  IPv6 parsing calls ``socket.inet_pton`` per value
+IPv4 parsing is fully vectorised on the ASCII matrix (dots located by counting, each octet
+read from its up-to-three digits).  IPv6 parsing calls ``socket.inet_pton`` per value
 (about 0.3 us each; the grammar with ``::`` and embedded IPv4 is not worth vectorising) and
 keeps a value only when the vectorised RFC 5952 rendering of the 16 bytes equals it, which is
 exactly ``ipaddress.IPv6Address(s).compressed == s``.  The rendering is this module's own, so
@@ -37,7 +37,8 @@ def parse_ipv4(m: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     if len(rows) == 0:
         return ok, value
     sub = m[rows].astype(np.int64) - 48
-    dots = np.nonzero(isdot[rows])[1].reshape(-1, 3)  # row-major: each row's 3 dots, in order
+    seen = np.cumsum(isdot[rows], axis=1)  # dots up to each column
+    dots = np.stack([(seen < j).sum(axis=1) for j in (1, 2, 3)], axis=1)  # columns of the dots
     starts = np.concatenate([np.zeros((len(rows), 1), np.int64), dots + 1], axis=1)
     ends = np.concatenate([dots, lens[rows][:, None]], axis=1)
     good = np.ones(len(rows), dtype=bool)

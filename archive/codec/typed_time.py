@@ -128,6 +128,8 @@ class StrTime(TypedString):
             lay = compile_layout(raw.decode("ascii"))
         except ValueError as e:
             raise CorruptChunkError(str(e)) from None
+        if lay.width > MAX_LAYOUT:  # bounds what count values expand to
+            raise CorruptChunkError(f"timestamp layout {raw!r} wider than {MAX_LAYOUT}")
         ticks = decode_int(r, n, depth)
         tz = decode_int(r, n, depth) if lay.tz else np.zeros(n, dtype=np.int64)
         out, bad = render_values(lay, ticks, tz)

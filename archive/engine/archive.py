@@ -9,6 +9,8 @@ rows so replaced and deleted ones stop taking space.
 """
 from __future__ import annotations
 
+import copy
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -179,11 +181,15 @@ class Archive:
         out: list = [None] * len(rows)
         if not len(rows):
             return out
+        if len(rows) == 1:
+            reader, first = self._group(int(self._group_of(rows)[0]))
+            return reader.records_at(rows - first, projection)
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         groups = self._group_of(srt)
         bounds = np.flatnonzero(np.diff(groups)) + 1
-        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(srt)]):
+        starts = [0, *bounds.tolist()]
+        for a, b in zip(starts, starts[1:] + [len(srt)]):
             g = int(groups[a])
             reader, first = self._group(g)
             recs = reader.records_at(srt[a:b] - first, projection)
@@ -273,6 +279,7 @@ class Archive:
         while a < len(records):
             b = min(len(records), a + max(room, 1))
             pieces.append((w.shredder.shred(records[a:b]), b - a))
+            w.check(pieces[-1][0])
             a, room = b, self.settings.group_rows
         start = len(self)
         first = self._total_rows()
@@ -292,6 +299,7 @@ class Archive:
             self.append(record, key)
             return
         columns = w.shredder.shred([record])
+        w.check(columns)
         row = self._guard(lambda: w.add(columns, 1))
         self._pending_reader = None
         self._view.add_dead([row])
@@ -345,6 +353,24 @@ class Archive:
         self._view = self._load_view()
         self._writer.rollback(self._view)
         self._drop_cache()
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """User metadata stored with the archive (a copy; change it with :meth:`set_attrs`)."""
+        self._check_open()
+        return copy.deepcopy(self._view.attrs)
+
+    def set_attrs(self, attrs: dict[str, Any]) -> None:
+        """Replace the user metadata (JSON-serializable); committed with the next commit."""
+        w = self._w()
+        try:
+            json.dumps(attrs)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"attrs must be JSON-serializable: {e}") from None
+        if not isinstance(attrs, dict):
+            raise TypeError("attrs must be a dict")
+        w.p.attrs = dict(attrs)
+        self._view.attrs = dict(attrs)
 
     # --- maintenance (implemented in housekeeping) -------------------------------------------
     def scan(self, columns: Iterable[str | tuple] | None = None, where: str | None = None) -> Iterator[Any]:

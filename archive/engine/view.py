@@ -99,6 +99,7 @@ class View:
     shapes: dict[NodePath, list[tuple[str, ...]]] = field(default_factory=dict)
     dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     redirect: dict[int, int] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
     txn: lmdb.Transaction | None = None
     store: IndexStore | None = None
 
@@ -109,6 +110,10 @@ class View:
         db = store.db
         state = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
         v.rows = int(state.get("rows", 0))
+        try:
+            v.attrs = json.loads(txn.get(b"attrs", db=db["meta"]) or b"{}")
+        except ValueError as e:
+            raise CorruptIndexError(f"stored attrs unreadable: {e}") from None
         v._load_groups(txn, db["groups"])
         v._load_files(txn, db["files"], db["segtab"])
         for k, raw in txn.cursor(db=db["columns"]):

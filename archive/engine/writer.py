@@ -24,10 +24,12 @@ from typing import Any
 import lmdb
 import numpy as np
 
+from archive.codec import chunk as _chunk
 from archive.codec.chunk import ChunkEncoder
-from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, to_array
+from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
+from archive.errors import BadInputError
 from archive.index.records import (
     CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U32U64U32, U64, chunk_stats, pack_colchunk,
     pack_group, unpack_colchunk,
@@ -67,9 +69,11 @@ class Pending:
     keys: dict[bytes, int | None] = field(default_factory=dict)
     dead: set[int] = field(default_factory=set)
     redirect: dict[int, int | None] = field(default_factory=dict)
+    attrs: dict[str, Any] | None = None
 
     def empty(self) -> bool:
-        return not (self.rows or self.flushed or self.keys or self.dead or self.redirect)
+        return not (self.rows or self.flushed or self.keys or self.dead or self.redirect
+                    or self.attrs is not None)
 
 
 class Writer:
@@ -112,6 +116,20 @@ class Writer:
     @property
     def total_rows(self) -> int:
         return self.view.rows + self.p.rows
+
+    @staticmethod
+    def check(columns: dict[ColumnId, list]) -> None:
+        """Refuse, before anything is merged, a value no chunk can hold (one chunk's payload is
+        limited to ``MAX_RAW_BYTES``); without this the batch is added and every commit fails."""
+        limit = _chunk.MAX_RAW_BYTES - 4096
+        for (path, slot), values in columns.items():
+            if SLOT_KIND[slot] not in ("str", "bytes") or not values or max(map(len, values)) * 4 <= limit:
+                continue
+            for v in values:
+                n = len(v.encode("utf-8", "surrogatepass")) if isinstance(v, str) else len(v)
+                if n > limit:
+                    raise BadInputError(f"a value of {n} bytes at {path_str(path)} exceeds the "
+                                        f"largest storable value ({limit} bytes)")
 
     def add(self, columns: dict[ColumnId, list], n: int) -> int:
         """Merge a shredded batch of ``n`` records; returns the row of the first one."""
@@ -211,6 +229,11 @@ class Writer:
         self.flush_group()
         for path, _sid, _keys in self.shapes.new:
             self._col_id((path, "shape"))
+        # Columns created just above (shapes seen only in a refused batch) must reach the view
+        # too, or its column list falls out of step with the ids of later columns.
+        for cid, path, slot in self.p.new_columns[self._announced:]:
+            self.view.add_column(cid, path, slot)
+        self._announced = len(self.p.new_columns)
         self.segw.sync()
         self.store.write(self._write_index)
         self.shapes.take_new()
@@ -236,11 +259,7 @@ class Writer:
             txn.put(U64.pack(f.group), pack_group(f.first_row, f.rows, f.refs), db=db["groups"])
             for k, v in f.colchunks:
                 txn.put(k, v, db=db["colchunks"])
-        for k, slot in self.p.keys.items():
-            if slot is None:
-                txn.delete(k, db=db["keys"])
-            else:
-                txn.put(k, slot.to_bytes(8, "little"), db=db["keys"])
+        self._write_keys(txn, db["keys"])
         for row in self.p.dead:
             txn.put(U64.pack(row), b"", db=db["dead"])
         for slot, row in self.p.redirect.items():
@@ -248,9 +267,26 @@ class Writer:
                 txn.delete(U64.pack(slot), db=db["redirect"])
             else:
                 txn.put(U64.pack(slot), row.to_bytes(8, "little"), db=db["redirect"])
+        if self.p.attrs is not None:
+            txn.put(b"attrs", json.dumps(self.p.attrs).encode(), db=db["meta"])
         state: dict[str, Any] = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
         state["rows"] = self.total_rows
         txn.put(b"state", json.dumps(state).encode(), db=db["meta"])
+
+    def _write_keys(self, txn: lmdb.Transaction, db: Any) -> None:
+        """Keys in sorted order; those past the current last key use LMDB's append mode, which
+        fills pages completely instead of splitting them half-empty."""
+        with txn.cursor(db=db) as cur:
+            last = cur.key() if cur.last() else b""
+            for k in sorted(self.p.keys):
+                slot = self.p.keys[k]
+                if slot is None:
+                    txn.delete(k, db=db)
+                elif k > last:
+                    cur.put(k, slot.to_bytes(8, "little"), append=True)
+                    last = k
+                else:
+                    txn.put(k, slot.to_bytes(8, "little"), db=db)
 
     def rollback(self, view: View) -> None:
         """Discard everything uncommitted (segment bytes included); ``view`` is the last commit."""

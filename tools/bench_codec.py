@@ -1,0 +1,466 @@
+"""Benchmark the tree-buf codec on the real data sets against zstd -19 and Parquet.
+
+Sets (``--data``, default ``../shared/data``), each exploded into records:
+
+=================  ==========================================================================
+``zeek-dns``       ``zeek/dns.json.gz``: one record per line
+``twitter``        ``simdjson/twitter.json``: the ``statuses`` items
+``gsoc-2018``      ``simdjson/gsoc-2018.json``: the values of the top-level object
+``citm-events``    ``simdjson/citm_catalog.json``: the values of ``events``
+``citm-perf``      ``simdjson/citm_catalog.json``: the ``performances`` items
+``canada``         ``simdjson/canada.json``: the ``features`` items (there is only one)
+``canada-doc``     ``simdjson/canada.json``: one record = the whole document
+``canada-rings``   ``simdjson/canada.json``: one record ``{"ring": [[x, y], ...]}`` per ring
+=================  ==========================================================================
+
+For every set, in one run:
+
+* **JSON bytes**: ``b"\\n".join(orjson.dumps(r) for r in records)`` - the reference input size
+  for every MB/s figure (MB = 10**6 bytes of these JSON lines).
+* **zstd-19**: those JSON lines, one frame, level 19.
+* **parquet**: ``pa.Table.from_pylist(records)`` written with ``compression="zstd"`` (pyarrow's
+  default level).  ``from_pylist`` infers the columns from the *first* record only, so when the
+  records' top-level keys differ the table is built column-wise over the union of the keys
+  (``pa.array`` per key, absent = null) instead; a key whose values ``pa.array`` cannot type
+  (mixed types) is stored as JSON text (``orjson.dumps`` per value), and the fallback is named
+  in the ``parquet via`` note.
+* **pyarrow JSON->parquet**: ``pyarrow.json.read_json`` of the JSON lines (``use_threads=False``)
+  + ``pq.write_table`` (zstd), timed: the single-core speed to match.
+* **ours**: the engine's default :class:`~archive.engine.settings.Settings` (``group_rows``,
+  ``chunk_items``/``chunk_bytes`` splitting, ``zstd_level``), mirroring ``Archive.extend`` and
+  ``Writer.flush_group``: records cut into groups of ``group_rows``, each group shredded
+  (one :class:`Shredder`/shape table for the whole set), every column ``to_array``'d, cut
+  into pieces and encoded by a :class:`ChunkEncoder`; chunk statistics computed as the writer
+  does.  Size = all chunk bytes (24-byte header included) + the index estimate: per chunk the
+  28-byte ``CHUNK_REF`` + the 16-byte colchunk key + its value (16 bytes + JSON stats) + the
+  16-byte segment-table entry; per group its key + 16-byte head; per column its definition; per
+  shape its key list (LMDB page overhead excluded).  Also reported at zstd levels 3 and 19.
+* **encode MB/s**: shred + encode (+ stats), each phase timed; **decode MB/s**: decode every
+  chunk (``decode_chunk``: crc + zstd + encoding) + assemble every record
+  (``GroupReader.records``).  Best of ``--repeat`` runs, single thread, in CPU seconds of the
+  process (``time.process_time``: the machine is shared, wall time would time the neighbours).  The round trip is
+  checked (assembled records == input) outside the timings.
+
+Targets: ours <= 0.8 x min(zstd-19, parquet); encode >= 50 MB/s; decode >= 200 MB/s.
+
+Usage: ``.venv/bin/python tools/bench_codec.py [--sets a,b] [--repeat N] [--json OUT]
+[--levels 3,19] [--register typed_strings,templates]`` (``--register`` imports extra
+``archive.codec`` encoding modules first, for a what-if).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import gzip
+import importlib
+import io
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+import zstandard
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import archive.codec  # noqa: E402,F401  (registers the default encodings)
+from archive.codec import registry  # noqa: E402
+from archive.codec.assemble import GroupReader  # noqa: E402
+from archive.codec.chunk import ChunkEncoder, decode_chunk  # noqa: E402
+from archive.codec.shred import SLOT_KIND, Shredder, to_array  # noqa: E402
+from archive.engine.settings import Settings  # noqa: E402
+from archive.engine.writer import parent_column  # noqa: E402
+from archive.index.records import (  # noqa: E402
+    CHUNK_REF, COLCHUNK_HEAD, GROUP_HEAD, NO_PARENT, chunk_stats, pack_colchunk,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SIZE_TARGET = 0.8
+ENCODE_TARGET = 50.0
+DECODE_TARGET = 200.0
+MB = 1e6
+#: Speeds are CPU seconds of this process (all its threads): the machine is shared, and wall
+#: time under load measures the neighbours.  Everything timed here runs on one thread.
+CLOCK = time.process_time
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _load(path: Path) -> Any:
+    return orjson.loads(path.read_bytes())
+
+
+def _zeek(d: Path) -> list:
+    with gzip.open(d / "zeek" / "dns.json.gz") as f:
+        return [orjson.loads(line) for line in f.read().splitlines() if line.strip()]
+
+
+def _canada_rings(d: Path) -> list:
+    doc = _load(d / "simdjson" / "canada.json")
+    return [{"ring": ring} for f in doc["features"] for ring in f["geometry"]["coordinates"]]
+
+
+SETS: dict[str, Callable[[Path], list]] = {
+    "zeek-dns": _zeek,
+    "twitter": lambda d: _load(d / "simdjson" / "twitter.json")["statuses"],
+    "gsoc-2018": lambda d: list(_load(d / "simdjson" / "gsoc-2018.json").values()),
+    "citm-events": lambda d: list(_load(d / "simdjson" / "citm_catalog.json")["events"].values()),
+    "citm-perf": lambda d: _load(d / "simdjson" / "citm_catalog.json")["performances"],
+    "canada": lambda d: _load(d / "simdjson" / "canada.json")["features"],
+    "canada-doc": lambda d: [_load(d / "simdjson" / "canada.json")],
+    "canada-rings": _canada_rings,
+}
+
+
+def json_lines(records: list) -> bytes:
+    return b"\n".join(map(orjson.dumps, records))
+
+
+# --------------------------------------------------------------------------- our codec
+
+
+@dataclass
+class Chunk:
+    group: int
+    cid: tuple  # (path, slot)
+    part: int
+    kind: str
+    count: int
+    data: bytes
+    codec_id: int
+    raw_len: int
+    index_bytes: int
+
+
+@dataclass
+class Encoded:
+    groups: list[int]  # rows per group
+    chunks: list[Chunk]
+    shredder: Shredder
+    t_shred: float = 0.0
+    t_encode: float = 0.0
+    t_stats: float = 0.0
+    columns: dict = field(default_factory=dict)  # cid -> column number (first-seen order)
+
+    @property
+    def chunk_bytes(self) -> int:
+        return sum(len(c.data) for c in self.chunks)
+
+    @property
+    def index_bytes(self) -> int:
+        per_chunk = sum(c.index_bytes for c in self.chunks)
+        per_group = len(self.groups) * (8 + GROUP_HEAD.size)
+        per_col = sum(4 + len(json.dumps([list(map(str, p)), s])) for p, s in self.columns)
+        per_shape = sum(8 + len(json.dumps(list(keys)))
+                        for table in self.shredder.shapes.by_node.values() for keys in table)
+        return per_chunk + per_group + per_col + per_shape
+
+    @property
+    def total_bytes(self) -> int:
+        return self.chunk_bytes + self.index_bytes
+
+
+def pieces(kind: str, values: np.ndarray, s: Settings) -> list[tuple[int, int]]:
+    """The writer's split of a group's column into chunks (``Writer._pieces``)."""
+    n, cap = len(values), s.chunk_items
+    if kind in ("str", "bytes"):
+        sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
+    else:
+        sizes = np.full(n, 8, dtype=np.int64)
+    cum = np.cumsum(sizes)
+    out, a = [], 0
+    while a < n:
+        base = cum[a - 1] if a else 0
+        b = int(np.searchsorted(cum, base + s.chunk_bytes, side="right"))
+        b = min(max(b, a + 1), a + cap, n)
+        out.append((a, b))
+        a = b
+    return out or [(0, 0)]
+
+
+def encode_records(records: list, s: Settings, level: int | None = None,
+                   stats: bool = True) -> Encoded:
+    """Shred + encode ``records`` the way ``Archive.extend`` + ``Writer.flush_group`` do."""
+    enc = ChunkEncoder(s.zstd_level if level is None else level)
+    shredder = Shredder()
+    out = Encoded([], [], shredder)
+    colno = out.columns
+    ref_size, key_size, seg_size = CHUNK_REF.itemsize, 16, 16
+    clock = CLOCK
+    for g, a in enumerate(range(0, len(records), s.group_rows)):
+        batch = records[a:a + s.group_rows]
+        t0 = clock()
+        cols = shredder.shred(batch)
+        t1 = clock()
+        out.t_shred += t1 - t0
+        out.groups.append(len(batch))
+        for cid in cols:  # the writer numbers columns in first-seen order
+            colno.setdefault(cid, len(colno))
+        for cid in sorted(cols, key=colno.__getitem__):
+            t1 = clock()
+            kind = SLOT_KIND[cid[1]]
+            arr = to_array(cid[1], cols[cid])
+            cut = pieces(kind, arr, s)
+            encoded = [enc.encode(kind, arr[a:b]) for a, b in cut]
+            t2 = clock()
+            out.t_encode += t2 - t1
+            parent = parent_column(*cid)
+            for part, ((a, b), e) in enumerate(zip(cut, encoded)):
+                idx = 0
+                if stats:
+                    st = chunk_stats(kind, arr[a:b], cid[1])
+                    idx = (ref_size + key_size + seg_size
+                           + len(pack_colchunk(0, b - a, NO_PARENT if parent is None else 0, st)))
+                out.chunks.append(Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, idx))
+            out.t_stats += clock() - t2
+    return out
+
+
+def decode_all(e: Encoded, assemble: bool = True) -> tuple[list, float, float]:
+    """Decode every chunk, then assemble every record; returns (records, t_decode, t_assemble)."""
+    clock = CLOCK
+    t_dec = t_asm = 0.0
+    records: list = []
+    shapes = e.shredder.shapes.shapes
+    by_group: dict[int, list[Chunk]] = {}
+    for c in e.chunks:
+        by_group.setdefault(c.group, []).append(c)
+    for g, n in enumerate(e.groups):
+        t0 = clock()
+        cols: dict[tuple, list[np.ndarray]] = {}
+        for c in by_group.get(g, []):
+            cols.setdefault(c.cid, []).append(decode_chunk(c.data)[1])
+        arrays = {cid: (v[0] if len(v) == 1 else np.concatenate(v)) for cid, v in cols.items()}
+        t1 = clock()
+        t_dec += t1 - t0
+        if assemble:
+            reader = GroupReader(n, arrays.get, shapes)
+            records.extend(reader.records(0, n))
+            t_asm += clock() - t1
+    return records, t_dec, t_asm
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def parquet_table(records: list) -> tuple[Any, str]:
+    """An Arrow table of the records and how it was built (see the module docstring)."""
+    import pyarrow as pa
+
+    keys: dict[str, None] = {}
+    dicts = all(isinstance(r, dict) for r in records)
+    if not dicts:
+        records = [{"value": r} for r in records]
+    for r in records:
+        keys.update(dict.fromkeys(r))
+    try:
+        t = pa.Table.from_pylist(records)
+        if list(t.schema.names) == list(keys):
+            return t, "from_pylist"
+        note = f"from_pylist saw {len(t.schema.names)}/{len(keys)} keys; column-wise union"
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
+        note = f"from_pylist failed ({type(e).__name__}); column-wise union"
+    arrays, texted = {}, []
+    for k in keys:
+        vals = [r.get(k) for r in records]
+        try:
+            arrays[k] = pa.array(vals)
+            _probe_parquet(arrays[k])
+        except Exception:  # noqa: BLE001  (any typing/writing failure -> JSON text)
+            arrays[k] = pa.array([None if v is None else orjson.dumps(v).decode() for v in vals])
+            texted.append(k)
+    if texted:
+        note += f"; JSON text for {len(texted)} mixed/unwritable keys ({', '.join(texted[:4])}" \
+                f"{'...' if len(texted) > 4 else ''})"
+    if not dicts:
+        note = "records wrapped as {value: r}; " + note
+    return pa.table(arrays), note
+
+
+def _probe_parquet(arr: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"x": arr.slice(0, 64)}), io.BytesIO())
+
+
+def parquet_bytes(table: Any, level: int | None = None) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", compression_level=level)
+    return buf.getvalue()
+
+
+def pyarrow_json_to_parquet(data: bytes, repeat: int) -> tuple[float | None, int | None, str]:
+    """Best time of read_json (single thread) + write_table(zstd), its size, or the error."""
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    longest = max(map(len, data.split(b"\n")))
+    ropts = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest + 1))
+    best, size = None, None
+    for _ in range(repeat):
+        try:
+            t0 = CLOCK()
+            table = pj.read_json(io.BytesIO(data), read_options=ropts)
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            dt = CLOCK() - t0
+        except Exception as e:  # noqa: BLE001
+            return None, None, f"{type(e).__name__}: {str(e)[:80]}"
+        best = dt if best is None else min(best, dt)
+        size = len(buf.getvalue())
+    return best, size, ""
+
+
+# --------------------------------------------------------------------------- one set
+
+
+def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[int],
+              verify: bool) -> dict:
+    data = json_lines(records)
+    nb = len(data)
+    row: dict[str, Any] = {"set": name, "records": len(records), "json_bytes": nb}
+    t0 = CLOCK()
+    parsed = [orjson.loads(x) for x in data.split(b"\n")]
+    row["orjson_parse_mbs"] = nb / MB / (CLOCK() - t0)
+    del parsed
+    row["zstd19_bytes"] = len(zstandard.ZstdCompressor(level=19).compress(data))
+    row["zstd3_bytes"] = len(zstandard.ZstdCompressor(level=3).compress(data))
+
+    table, note = parquet_table(records)
+    row["parquet_bytes"] = len(parquet_bytes(table))
+    row["parquet_zstd19_bytes"] = len(parquet_bytes(table, 19))
+    row["parquet_via"] = note
+    del table
+    pa_t, pa_size, pa_err = pyarrow_json_to_parquet(data, repeat)
+    row["pyarrow_json_parquet_mbs"] = nb / MB / pa_t if pa_t else None
+    row["pyarrow_json_parquet_bytes"] = pa_size
+    row["pyarrow_json_parquet_error"] = pa_err or None
+
+    # ours at the default level: timed, best of `repeat`
+    best_e = best_d = None
+    for _ in range(repeat):
+        gc.collect()
+        e = encode_records(records, s)
+        if best_e is None or e.t_shred + e.t_encode + e.t_stats < best_e[0]:
+            best_e = (e.t_shred + e.t_encode + e.t_stats, e.t_shred, e.t_encode, e.t_stats)
+        gc.collect()
+        out, td, ta = decode_all(e)
+        if best_d is None or td + ta < best_d[0]:
+            best_d = (td + ta, td, ta)
+    if verify and out != records:
+        bad = next(i for i, (x, y) in enumerate(zip(out, records)) if x != y) \
+            if len(out) == len(records) else f"count {len(out)} != {len(records)}"
+        raise AssertionError(f"{name}: round trip differs (first at record {bad})")
+    row["roundtrip_ok"] = bool(verify)
+    row["groups"] = len(e.groups)
+    row["chunks"] = len(e.chunks)
+    row["columns"] = len(e.columns)
+    row["ours_chunk_bytes"] = e.chunk_bytes
+    row["ours_index_bytes"] = e.index_bytes
+    row["ours_bytes"] = e.total_bytes
+    row["ours_level"] = s.zstd_level
+    peer = min(row["zstd19_bytes"], row["parquet_bytes"])
+    row["ours_vs_min_peer"] = e.total_bytes / peer
+    row["encode_mbs"] = nb / MB / best_e[0]
+    row["shred_mbs"] = nb / MB / best_e[1]
+    row["encode_only_mbs"] = nb / MB / best_e[2]
+    row["stats_mbs"] = nb / MB / best_e[3] if best_e[3] else None
+    row["decode_mbs"] = nb / MB / best_d[0]
+    row["decode_chunks_mbs"] = nb / MB / best_d[1]
+    row["assemble_mbs"] = nb / MB / best_d[2]
+    for lv in levels:
+        if lv == s.zstd_level:
+            continue
+        el = encode_records(records, s, level=lv)
+        row[f"ours_bytes_l{lv}"] = el.total_bytes
+        row[f"encode_mbs_l{lv}"] = nb / MB / (el.t_shred + el.t_encode + el.t_stats)
+    row["size_ok"] = row["ours_vs_min_peer"] <= SIZE_TARGET
+    row["encode_ok"] = row["encode_mbs"] >= ENCODE_TARGET
+    row["decode_ok"] = row["decode_mbs"] >= DECODE_TARGET
+    return row
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _f(v: Any, spec: str = ".1f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
+    hdr = (f"{'set':<13}{'recs':>7}{'JSON B':>11}{'zstd19 B':>10}{'parquet B':>10}"
+           f"{'ours B':>10}{'(idx)':>7}{'/min':>6}")
+    extra = [lv for lv in levels if lv != s.zstd_level]
+    for lv in extra:
+        hdr += f"{f'@{lv} /min':>9}"
+    hdr += (f"{'enc':>6}{'shred':>7}{'enc':>6}{'dec':>6}{'chunk':>7}{'asm':>6}{'pa':>6}")
+    print(f"ours @ zstd {s.zstd_level}, group_rows {s.group_rows}; ours B = chunks + index estimate;"
+          " MB/s of JSON lines (enc = shred+encode+stats; dec = chunks+assemble; pa = pyarrow"
+          " read_json+write_table, 1 thread)")
+    print(hdr)
+    for r in rows:
+        peer = min(r["zstd19_bytes"], r["parquet_bytes"])
+        line = (f"{r['set']:<13}{r['records']:>7}{r['json_bytes']:>11,}{r['zstd19_bytes']:>10,}"
+                f"{r['parquet_bytes']:>10,}{r['ours_bytes']:>10,}{r['ours_index_bytes']:>7,}"
+                f"{r['ours_vs_min_peer']:>6.2f}")
+        for lv in extra:
+            line += f"{r[f'ours_bytes_l{lv}'] / peer:>9.2f}"
+        line += (f"{r['encode_mbs']:>6.1f}{r['shred_mbs']:>7.1f}{r['encode_only_mbs']:>6.1f}"
+                 f"{r['decode_mbs']:>6.1f}{r['decode_chunks_mbs']:>7.1f}{r['assemble_mbs']:>6.1f}"
+                 f"{_f(r['pyarrow_json_parquet_mbs']):>6}")
+        print(line)
+    print()
+    for r in rows:
+        flags = [f"size {'OK' if r['size_ok'] else 'MISS'} ({r['ours_vs_min_peer']:.2f})",
+                 f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
+        notes = [f"index {r['ours_index_bytes']:,} B in {r['chunks']} chunks/{r['columns']} cols",
+                 f"parquet via {r['parquet_via']}"]
+        if r["pyarrow_json_parquet_error"]:
+            notes.append(f"pyarrow json: {r['pyarrow_json_parquet_error']}")
+        elif r["pyarrow_json_parquet_mbs"]:
+            notes.append(f"ours enc/pa {r['encode_mbs'] / r['pyarrow_json_parquet_mbs']:.2f}")
+        print(f"  {r['set']:<13} {'; '.join(flags)}; {'; '.join(notes)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ",".join(SETS))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--levels", default="3,19", help="extra zstd levels for ours (sizes)")
+    ap.add_argument("--register", default="", help="extra archive.codec modules to import")
+    ap.add_argument("--no-verify", action="store_true")
+    ap.add_argument("--json", type=Path, help="write the rows here")
+    args = ap.parse_args(argv)
+    for mod in filter(None, args.register.split(",")):
+        importlib.import_module(f"archive.codec.{mod}")
+    s = Settings()
+    levels = sorted({s.zstd_level, *(int(x) for x in args.levels.split(",") if x)})
+    names = [n for n in args.sets.split(",") if n]
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        ap.error(f"unknown sets: {', '.join(unknown)}")
+    encs = {k: [e.name for e in registry.registered(k)] for k in registry.KINDS}
+    print("encodings: " + "; ".join(f"{k}: {','.join(v)}" for k, v in encs.items()))
+    rows = []
+    for n in names:
+        recs = SETS[n](args.data)
+        rows.append(bench_set(n, recs, s, args.repeat, levels, not args.no_verify))
+        print(f"  done {n}", file=sys.stderr)
+    print_table(rows, s, levels)
+    if args.json:
+        args.json.write_text(json.dumps({"settings": asdict(s),
+                                         "encodings": encs, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
