@@ -14,12 +14,15 @@ from archive.errors import (
 )
 
 from archive.engine.archive import Archive, open  # noqa: A004
+from archive.engine.many import ManyArchives, open_many
 from archive.engine.settings import Settings
 
 __all__ = [
     "Archive",
+    "ManyArchives",
     "Settings",
     "open",
+    "open_many",
     "ArchiveError",
     "ArchiveLockedError",
     "ArchiveNotFoundError",

@@ -44,7 +44,8 @@ DuckDB, Polars and pandas all read strings, and DuckDB's ``json`` functions quer
 JSON null and absent both become Arrow null.
 
 Top-level fields are the root dict's keys.  If some records are not dicts (and no
-``columns`` are given) the schema is one field ``_value`` of the root node's type.
+``columns`` are given) the schema is one field ``_value`` of the root node's type; otherwise a
+null record is a row of nulls.
 ``columns`` projects like ``scan``: ``"a.b"`` keeps ``a: struct<b>``; a projected path no
 record has becomes a ``null`` field.  Pass ``schema=`` (e.g. one inferred over several
 archives by :func:`infer_schema`) to stream many archives under one schema.
@@ -144,14 +145,31 @@ class Catalog:
 
     def schema(self, columns: Iterable[str | tuple] | None = None) -> pa.Schema:
         if columns is not None:
-            proj = projection_tree(parse_path(c) for c in columns)
-            return pa.schema(self.fields((), proj))
+            return pa.schema(self.fields((), ordered_projection(columns)))
         root = set(self.slots.get((), ()))
         if root <= {"shape"}:
             return pa.schema(self.fields((), None))
         t, js = self.node_type(())
         return pa.schema([pa.field(VALUE_FIELD, t, metadata=JSON_META if js else None)],
                          metadata={_ROOT_META: b"value"})
+
+
+def ordered_projection(columns: Iterable[str | tuple]) -> dict:
+    """``scan``'s projection tree of ``columns``, keys in the order the columns name them."""
+    paths = [parse_path(c) for c in columns]
+    tree = projection_tree(paths)
+    rank: dict[tuple, int] = {}
+    for p in paths:
+        for i in range(1, len(p) + 1):
+            rank.setdefault(p[:i], len(rank))
+
+    def order(node: dict | None, prefix: tuple) -> dict | None:
+        if node is None:
+            return None
+        keys = sorted(node, key=lambda k: rank[prefix + (k,)])
+        return {k: order(node[k], prefix + (k,)) for k in keys}
+
+    return order(tree, ())
 
 
 def _members(source: "Archive | ManyArchives") -> list["Archive"]:
@@ -166,6 +184,8 @@ def infer_schema(source: "Archive | ManyArchives | Iterable[Archive]",
     for ar in archives:
         ar._check_open()
         cat.add(ar._view.columns)
+        if ar._writer is not None:  # a writer's records not yet flushed into a group
+            cat.add(ar._writer.p.columns.keys())
     return cat.schema(None if columns is None else list(columns))
 
 
@@ -256,11 +276,11 @@ class _Plan:
     def __init__(self, schema: pa.Schema, columns: list | None) -> None:
         self.schema = schema
         self.whole = bool(schema.metadata) and schema.metadata.get(_ROOT_META) == b"value"
-        self.proj = None if columns is None else projection_tree(parse_path(c) for c in columns)
+        self.proj = None if columns is None else ordered_projection(columns)
         # top-level fields read as one vector each (whole subtree) vs through projected records
         self.vector = [f.name for f in schema if self.proj is None or self.proj.get(f.name) is None]
         self.nested = {k: v for k, v in (self.proj or {}).items() if v is not None}
-        self.paths = None if self.whole else [(k,) for k in self.vector] + _leaves(self.nested)
+        self.paths = None if self.whole or self.proj is None else [(k,) for k in self.vector] + _leaves(self.nested)
 
     def batch(self, sel: Selection) -> pa.RecordBatch:
         schema = self.schema
@@ -277,15 +297,22 @@ class _Plan:
             recs = sel.reader.records_at(sel.rows, self.nested)
             for name in self.nested:
                 cols[name] = values_to_array([r.get(name) for r in recs], schema.field(name))
-        return pa.RecordBatch.from_arrays([cols[f.name] for f in schema], schema=schema)
+        return _batch([cols[f.name] for f in schema], schema, len(sel.rows))
 
     def _from_records(self, recs: list, n: int) -> pa.RecordBatch:
         schema = self.schema
         if self.whole:
-            return pa.RecordBatch.from_arrays([values_to_array(recs, schema.field(0))], schema=schema)
+            return _batch([values_to_array(recs, schema.field(0))], schema, n)
         arrays = [values_to_array([r.get(f.name) if isinstance(r, dict) else None for r in recs], f)
                   for f in schema]
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        return _batch(arrays, schema, n)
+
+
+def _batch(arrays: list[pa.Array], schema: pa.Schema, n: int) -> pa.RecordBatch:
+    if not arrays:  # no field (columns=[]): still n rows
+        return pa.RecordBatch.from_struct_array(pa.array([{}] * n, type=pa.struct([]))).replace_schema_metadata(
+            schema.metadata)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _leaves(tree: dict, prefix: tuple = ()) -> list[tuple]:

@@ -27,9 +27,11 @@ unknown, and partition lengths are only known once read (deleted records and ``w
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import dask
 import dask.bag as db
@@ -59,7 +61,7 @@ class Part(NamedTuple):
 
 
 def _plan_one(path: str, partition_rows: int) -> tuple[list[Part], list]:
-    with Archive(path, "r") as ar:
+    with open_readonly(path) as ar:
         v = ar._view
         first, rows = v.group_first.tolist(), v.group_rows.tolist()
         columns = list(v.columns)
@@ -91,6 +93,24 @@ def plan(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike],
     return parts, cat.schema(None if columns is None else list(columns))
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def open_readonly(path: str) -> Iterator[Archive]:
+    """Open ``path`` read-only for one task, closing it after.
+
+    LMDB allows one open handle per archive per process, so tasks of one process (a worker's
+    threads, or the local threaded scheduler) reading the same archive take turns; tasks on
+    different archives run in parallel.
+    """
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(path, threading.Lock())
+    with lock, Archive(path, "r") as ar:
+        yield ar
+
+
 def _check_layout(ar: Archive, part: Part) -> None:
     v = ar._view
     ok = (part.g1 <= len(v.group_first) and int(v.group_first[part.g0]) == part.first_row
@@ -103,7 +123,7 @@ def _check_layout(ar: Archive, part: Part) -> None:
 def read_part_table(part: Part, schema: pa.Schema, columns: list | None = None,
                     where: str | None = None) -> pa.Table:
     """What a task reads: ``part``'s matching records as an Arrow table of ``schema``."""
-    with Archive(part.path, "r") as ar:
+    with open_readonly(part.path) as ar:
         _check_layout(ar, part)
         batches = list(archive_batches(ar, schema, columns, where, None, part.g0, part.g1))
     return pa.Table.from_batches(batches, schema=schema)
@@ -111,7 +131,7 @@ def read_part_table(part: Part, schema: pa.Schema, columns: list | None = None,
 
 def read_part_records(part: Part, columns: list | None = None, where: str | None = None) -> list:
     """What a bag task reads: ``part``'s matching (projected) records."""
-    with Archive(part.path, "r") as ar:
+    with open_readonly(part.path) as ar:
         _check_layout(ar, part)
         return list(scan_range(ar, columns, where, part.g0, part.g1))
 

@@ -35,7 +35,9 @@ For every set, in one run:
   28-byte ``CHUNK_REF`` + the 16-byte colchunk key + its value (16 bytes + JSON stats) + the
   16-byte segment-table entry; per group its key + 16-byte head; per column its definition; per
   shape its key list (LMDB page overhead excluded).  Also reported at zstd levels 3 and 19.
-* **encode MB/s**: shred + encode (+ stats), each phase timed; **decode MB/s**: decode every
+* **encode MB/s**: shred (``Shredder.shred`` + ``Writer.check`` + the raw-size count of
+  ``Writer.add``, as ``Archive.extend`` does) + encode (``to_array``, pieces, ``ChunkEncoder``)
+  (+ chunk stats), each phase timed; **decode MB/s**: decode every
   chunk (``decode_chunk``: crc + zstd + encoding) + assemble every record
   (``GroupReader.records``).  Best of ``--repeat`` runs, single thread, in CPU seconds of the
   process (``time.process_time``: the machine is shared, wall time would time the neighbours).  The round trip is
@@ -44,8 +46,10 @@ For every set, in one run:
 Targets: ours <= 0.8 x min(zstd-19, parquet); encode >= 50 MB/s; decode >= 200 MB/s.
 
 Usage: ``.venv/bin/python tools/bench_codec.py [--sets a,b] [--repeat N] [--json OUT]
-[--levels 3,19] [--register typed_strings,templates]`` (``--register`` imports extra
-``archive.codec`` encoding modules first, for a what-if).
+[--levels 3,19] [--register typed_strings,templates] [--engine]`` (``--register`` imports
+extra ``archive.codec`` encoding modules first, for a what-if; ``--estimator-level N`` swaps
+the selection estimator's zstd level, another what-if; ``--engine`` adds an end-to-end
+``archive.open(..., "a").extend`` + iterate cross-check with on-disk sizes).
 """
 from __future__ import annotations
 
@@ -73,7 +77,7 @@ from archive.codec.assemble import GroupReader  # noqa: E402
 from archive.codec.chunk import ChunkEncoder, decode_chunk  # noqa: E402
 from archive.codec.shred import SLOT_KIND, Shredder, to_array  # noqa: E402
 from archive.engine.settings import Settings  # noqa: E402
-from archive.engine.writer import parent_column  # noqa: E402
+from archive.engine.writer import Writer, parent_column  # noqa: E402
 from archive.index.records import (  # noqa: E402
     CHUNK_REF, COLCHUNK_HEAD, GROUP_HEAD, NO_PARENT, chunk_stats, pack_colchunk,
 )
@@ -196,6 +200,9 @@ def encode_records(records: list, s: Settings, level: int | None = None,
         batch = records[a:a + s.group_rows]
         t0 = clock()
         cols = shredder.shred(batch)
+        Writer.check(cols)  # Archive.extend's per-batch check, and Writer.add's raw-size count
+        sum(sum(map(len, v)) + 4 * len(v) if SLOT_KIND[c[1]] in ("str", "bytes") else 8 * len(v)
+            for c, v in cols.items())
         t1 = clock()
         out.t_shred += t1 - t0
         out.groups.append(len(batch))
@@ -322,8 +329,41 @@ def pyarrow_json_to_parquet(data: bytes, repeat: int) -> tuple[float | None, int
 # --------------------------------------------------------------------------- one set
 
 
+def engine_check(records: list, nb: int) -> dict:
+    """The real engine, end to end: ``extend`` + ``commit`` into a fresh archive, then iterate.
+
+    Sizes: segment files (chunks) and every other file but the lock files (the LMDB
+    ``data.mdb``, its page overhead included); speeds in CPU seconds like the rest (the writer runs one thread; reads may use
+    the archive's decompression threads, whose CPU time is counted too).
+    """
+    import shutil
+    import tempfile
+
+    import archive as ar_mod
+
+    d = Path(tempfile.mkdtemp(prefix="bench_codec_"))
+    try:
+        t0 = CLOCK()
+        with ar_mod.open(d / "a", "a") as a:
+            a.extend(records)
+            a.commit()
+        t1 = CLOCK()
+        with ar_mod.open(d / "a") as a:
+            back = list(a)
+        t2 = CLOCK()
+        files = [f for f in (d / "a").rglob("*") if f.is_file()]
+        seg = sum(f.stat().st_size for f in files if f.name.startswith("seg-"))
+        total = sum(f.stat().st_size for f in files if "lock" not in f.name.lower())
+        return {"engine_bytes": total, "engine_segment_bytes": seg, "engine_index_bytes": total - seg,
+                "engine_write_mbs": nb / MB / (t1 - t0), "engine_read_mbs": nb / MB / (t2 - t1),
+                "engine_roundtrip_ok": back == records,
+                "engine_files": sorted(f"{f.name}:{f.stat().st_size}" for f in files)}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[int],
-              verify: bool) -> dict:
+              verify: bool, engine: bool = False) -> dict:
     data = json_lines(records)
     nb = len(data)
     row: dict[str, Any] = {"set": name, "records": len(records), "json_bytes": nb}
@@ -382,6 +422,8 @@ def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[i
         el = encode_records(records, s, level=lv)
         row[f"ours_bytes_l{lv}"] = el.total_bytes
         row[f"encode_mbs_l{lv}"] = nb / MB / (el.t_shred + el.t_encode + el.t_stats)
+    if engine:
+        row.update(engine_check(records, nb))
     row["size_ok"] = row["ours_vs_min_peer"] <= SIZE_TARGET
     row["encode_ok"] = row["encode_mbs"] >= ENCODE_TARGET
     row["decode_ok"] = row["decode_mbs"] >= DECODE_TARGET
@@ -419,6 +461,7 @@ def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
         print(line)
     print()
     for r in rows:
+        peer = min(r["zstd19_bytes"], r["parquet_bytes"])
         flags = [f"size {'OK' if r['size_ok'] else 'MISS'} ({r['ours_vs_min_peer']:.2f})",
                  f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
         notes = [f"index {r['ours_index_bytes']:,} B in {r['chunks']} chunks/{r['columns']} cols",
@@ -427,6 +470,10 @@ def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
             notes.append(f"pyarrow json: {r['pyarrow_json_parquet_error']}")
         elif r["pyarrow_json_parquet_mbs"]:
             notes.append(f"ours enc/pa {r['encode_mbs'] / r['pyarrow_json_parquet_mbs']:.2f}")
+        if "engine_bytes" in r:
+            notes.append(f"engine on disk {r['engine_bytes']:,} B (segments {r['engine_segment_bytes']:,}"
+                         f" + index {r['engine_index_bytes']:,}; /min {r['engine_bytes'] / peer:.2f}),"
+                         f" write {r['engine_write_mbs']:.1f} / read {r['engine_read_mbs']:.1f} MB/s")
         print(f"  {r['set']:<13} {'; '.join(flags)}; {'; '.join(notes)}")
 
 
@@ -437,11 +484,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--levels", default="3,19", help="extra zstd levels for ours (sizes)")
     ap.add_argument("--register", default="", help="extra archive.codec modules to import")
+    ap.add_argument("--estimator-level", type=int,
+                    help="what-if: zstd level of the selection estimator (replaces "
+                         "registry._ESTIMATOR in this process only)")
     ap.add_argument("--no-verify", action="store_true")
+    ap.add_argument("--engine", action="store_true",
+                    help="also write/read each set through archive.open (sizes on disk, speeds)")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
     for mod in filter(None, args.register.split(",")):
         importlib.import_module(f"archive.codec.{mod}")
+    if args.estimator_level is not None:
+        registry._ESTIMATOR = zstandard.ZstdCompressor(level=args.estimator_level)
     s = Settings()
     levels = sorted({s.zstd_level, *(int(x) for x in args.levels.split(",") if x)})
     names = [n for n in args.sets.split(",") if n]
@@ -453,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in names:
         recs = SETS[n](args.data)
-        rows.append(bench_set(n, recs, s, args.repeat, levels, not args.no_verify))
+        rows.append(bench_set(n, recs, s, args.repeat, levels, not args.no_verify, args.engine))
         print(f"  done {n}", file=sys.stderr)
     print_table(rows, s, levels)
     if args.json:

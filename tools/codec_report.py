@@ -11,11 +11,11 @@
    sub-column's payload bytes -> zstd bytes when compressed alone.
 2. **Per top-level field**: ours (sum of every column under it) vs Parquet (sum of the
    ``total_compressed_size`` of its leaf column chunks over all row groups).
-3. **Alternatives** (``--alt N`` biggest columns): every candidate of the column's kind forced as
+3. **Alternatives** (``--alt N`` biggest columns, ``-1`` all): every candidate of the column's kind forced as
    the top encoding (``only=``; sub-columns still chosen by sampling) and zstd'ed at the
    default level, per group, summed: the bytes the sampling choice loses against the best
    single candidate, plus zstd-19 of the values as newline-joined text (a "just zstd it"
-   reference) for string columns.
+   reference) for string columns; the total is the *selection regret*.
 4. ``--profile``: cProfile of encode (shred+encode) and decode (chunks+assemble), top entries
    by internal time.
 """
@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("set", choices=list(bc.SETS))
     ap.add_argument("--data", type=Path, default=bc.DEFAULT_DATA)
     ap.add_argument("--top", type=int, default=25, help="columns listed")
-    ap.add_argument("--alt", type=int, default=10, help="columns tried with every candidate")
+    ap.add_argument("--alt", type=int, default=10,
+                    help="columns tried with every candidate (biggest first; -1: all)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=20)
     ap.add_argument("--register", default="")
@@ -271,15 +272,19 @@ def main(argv: list[str] | None = None) -> int:
 
     alts = []
     if args.alt:
-        alts = alternatives(records, s, e, [cid for cid in sorted({c.cid for c in e.chunks},
-                            key=lambda c: -by_label[path_label(*c)]["stored"])][:args.alt])
+        ranked = sorted({c.cid for c in e.chunks}, key=lambda c: -by_label[path_label(*c)]["stored"])
+        alts = alternatives(records, s, e, ranked if args.alt < 0 else ranked[:args.alt])
         print(f"\nalternatives (body bytes after zstd {s.zstd_level}, summed over groups; "
               "each candidate forced as the top encoding):")
         for a in alts:
             cands = " ".join(f"{k}={'-' if v is None else f'{v:,}'}" for k, v in a["candidates"].items())
             j = f"; zstd19(joined) {a['zstd19_joined']:,}" if a["zstd19_joined"] else ""
-            print(f"  {a['column']:<30} chosen {a['chosen_body']:,}; best {a['best']} {a['best_body']:,} "
-                  f"(lost {a['lost']:,}){j}\n      {cands}")
+            if a["lost"] > 0 or len(alts) <= 12:
+                print(f"  {a['column']:<30} chosen {a['chosen_body']:,}; best {a['best']} {a['best_body']:,} "
+                      f"(lost {a['lost']:,}){j}\n      {cands}")
+        lost = sum(max(a["lost"], 0) for a in alts)
+        print(f"  selection regret over {len(alts)} columns: {lost:,} B "
+              f"({lost / (total + e.index_bytes):.1%} of ours) lost to the sampling choice")
     prof = {}
     if args.profile:
         prof = profile(records, s, args.profile_top)

@@ -106,12 +106,14 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_compact(args: argparse.Namespace) -> int:
     open_reader(args.archive).close()  # a missing archive is an error, not a new empty one
     with archive.open(args.archive, "a") as ar:
-        before = ar.stats()["total_bytes"]
+        before = ar.stats()
         ar.compact()
-        after = ar.stats()["total_bytes"]
+        after = ar.stats()
         n = len(ar)
-    print(f"compacted {args.archive}: {n} records, {human_bytes(before)} -> {human_bytes(after)} "
-          f"({before} -> {after} bytes)")
+    seg = (before["segment_bytes"], after["segment_bytes"])
+    total = (before["total_bytes"], after["total_bytes"])
+    print(f"compacted {args.archive}: {n} records; segments {human_bytes(seg[0])} -> {human_bytes(seg[1])} "
+          f"({seg[0]} -> {seg[1]} bytes); total with index {human_bytes(total[0])} -> {human_bytes(total[1])}")
     return 0
 
 

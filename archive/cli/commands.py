@@ -67,6 +67,7 @@ def _records(ar: archive.Archive, args: argparse.Namespace) -> tuple[Iterator[An
                                                                      list[tuple[str, ...]] | None]:
     specs = split_columns(args.columns) if args.columns else None
     paths = [parse_column(s) for s in specs] if specs else None
+    specs = [".".join(p) for p in paths] if paths else None  # header names: `a.b` shows as a.b
     it = ar.scan(columns=paths, where=args.where)
     limit = _limit(args.limit)
     return (it if limit is None else islice(it, limit)), specs, paths

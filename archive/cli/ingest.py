@@ -93,7 +93,7 @@ class Ingester:
         if not self.skip_bad:
             pending = len(self.batch)
             raise CliError(f"{it.loc}: {reason}; ingest stopped: {self.committed} records committed, "
-                           f"the {pending} records of the unfinished batch were not "
+                           f"{pending} pending in the unfinished batch discarded "
                            f"(--skip-bad skips bad lines)")
         self.rejected += 1
         if self._rejects is None:
@@ -233,7 +233,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("files", metavar="FILE", nargs="*",
                    help="input files, plain, .gz or .zst (detected by magic bytes); - or none: stdin")
     p.add_argument("--format", choices=("jsonl", "json", "text"),
-                   help="input format (default: json for *.json[.gz|.zst], else jsonl)")
+                   help="input format (default: jsonl; *.json[.gz|.zst] files are sniffed: a JSON document or JSON lines)")
     p.add_argument("--key", metavar="PATH", help="take each record's key from this (dotted) field")
     p.add_argument("--batch", type=int, default=10000, metavar="N",
                    help="records per extend+commit (default 10000)")

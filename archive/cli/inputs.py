@@ -2,6 +2,9 @@
 
 Formats:
 
+Without ``--format``: ``*.json`` files (also compressed) are sniffed — JSON lines when the first
+line holds a complete value and another follows, else one JSON document; others are jsonl.
+
 * ``jsonl`` — one JSON value per line (blank lines are skipped; a UTF-8 BOM on the first
   line is ignored).  Each value is a record.
 * ``json``  — one JSON document: a top-level array gives one record per element; any
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import math
 import os
@@ -25,7 +29,7 @@ import re
 import stat
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import orjson
 import zstandard
@@ -35,7 +39,7 @@ from archive.cli.output import CliError
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _BOM = b"\xef\xbb\xbf"
-_LONG_DIGITS = re.compile(rb"\d{19}")
+_LONG_DIGITS = re.compile(rb"(?<![\d.])\d{19,}(?![\d.eE])")
 
 
 class BadLine(Exception):
@@ -132,12 +136,12 @@ class Input:
 
 
 def guess_format(name: str) -> str:
-    """``json`` for ``*.json`` (also ``.json.gz``/``.json.zst``), else ``jsonl``."""
+    """``sniff`` for ``*.json`` (also ``.json.gz``/``.json.zst``), else ``jsonl``."""
     base = name.lower()
     for ext in (".gz", ".zst", ".zstd"):
         if base.endswith(ext):
             base = base[: -len(ext)]
-    return "json" if base.endswith(".json") else "jsonl"
+    return "sniff" if base.endswith(".json") else "jsonl"
 
 
 # --------------------------------------------------------------------------- JSON parsing
@@ -167,26 +171,52 @@ def parse_json(data: bytes, document: bool = False) -> Any:
 
 # --------------------------------------------------------------------------- readers
 def read_items(inp: Input, fmt: str) -> Iterator[Item]:
-    """Items of one input in the given format; bad lines come as items with ``error`` set."""
+    """Items of one input in ``fmt`` (jsonl, json, text, or ``sniff``: a JSON document, or
+    JSON lines when the first line holds a whole value and more follow); bad lines come as
+    items with ``error`` set."""
     if fmt == "json":
-        data = inp.read_all()
-        if data.startswith(_BOM):
-            data = data[len(_BOM):]
-        if not data.strip():
-            return
+        yield from _document(inp, inp.read_all())
+    elif fmt == "sniff":
+        lines = inp.lines()
+        head: list[bytes] = []
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                break
         try:
-            doc = parse_json(data, document=True)
-        except BadLine as e:
-            yield Item(None, inp.name, data, error=str(e))
+            parse_json(head[-1].removeprefix(_BOM) if head else b"")
+        except BadLine:
+            yield from _document(inp, b"".join(head) + inp.read_all())
             return
-        if not isinstance(doc, list):
-            yield Item(doc, inp.name, data)
-            return
-        for i, rec in enumerate(doc):
-            yield Item(rec, f"{inp.name}: element {i}", b"")
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                yield from _lines(inp, itertools.chain(head, lines), "jsonl")
+                return
+        yield from _document(inp, b"".join(head))
+    else:
+        yield from _lines(inp, inp.lines(), fmt)
+
+
+def _document(inp: Input, data: bytes) -> Iterator[Item]:
+    data = data.removeprefix(_BOM)
+    if not data.strip():
         return
+    try:
+        doc = parse_json(data, document=True)
+    except BadLine as e:
+        yield Item(None, inp.name, data, error=str(e))
+        return
+    if not isinstance(doc, list):
+        yield Item(doc, inp.name, data)
+        return
+    for i, rec in enumerate(doc):
+        yield Item(rec, f"{inp.name}: element {i}", b"")
+
+
+def _lines(inp: Input, lines: Iterable[bytes], fmt: str) -> Iterator[Item]:
     lineno = 0
-    for line in inp.lines():
+    for line in lines:
         lineno += 1
         terminated = line.endswith(b"\n")
         body = line[:-1] if terminated else line
@@ -197,8 +227,8 @@ def read_items(inp: Input, fmt: str) -> Iterator[Item]:
                 rec = body
             yield Item(rec, f"{inp.name}:{lineno}", body, terminated)
             continue
-        if lineno == 1 and body.startswith(_BOM):
-            body = body[len(_BOM):]
+        if lineno == 1:
+            body = body.removeprefix(_BOM)
         if not body.strip():
             continue
         try:

@@ -55,8 +55,20 @@ def jsonable(v: Any) -> Any:
     return v
 
 
+def _default(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray, memoryview, np.generic)):
+        return jsonable(v)
+    raise TypeError(f"cannot encode {type(v).__name__}")
+
+
 def dumps(record: Any) -> bytes:
     """One record as compact JSON bytes (no newline), using the encoding above."""
+    try:
+        out = orjson.dumps(record, default=_default)
+        if b"null" not in out:  # orjson writes NaN/inf as null: only then look closer
+            return out
+    except TypeError:
+        pass
     obj = jsonable(record)
     try:
         return orjson.dumps(obj)

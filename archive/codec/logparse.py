@@ -30,6 +30,8 @@ character and a parameter character (``chr(0x30 + p)``):
 ``\\x13``   ``<hex>``   uppercase hex, ``%0{p}X``
 ``\\x14``   ``<*>``     free text (a str / bytes sub-column)
 ``\\x15``   (same)      back-reference: repeats the value of slot ``p`` of this line
+``\\x16``   ``<int>``   digit string with its own length, ``%0*d`` (two int sub-columns:
+                        lengths, values), for ``1.05`` / ``1.5`` style fractions
 =========  ==========  ======================================================
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ PH_HEX: Final = "\x12"
 PH_HEXU: Final = "\x13"
 PH_STR: Final = "\x14"
 PH_REF: Final = "\x15"
+PH_DSTR: Final = "\x16"
 #: Untyped placeholder of mined skeletons (one character, never in final templates).
 PH_VAR: Final = "\x10"
 PARAM_BASE: Final = 0x30
@@ -63,7 +66,7 @@ VAR_PATTERN: Final = (
     rf"|(?<=0[xX])[0-9A-Fa-f]+(?![{_W}])"
     r"|(?!0[xX][0-9A-Fa-f])[0-9]+))"
 )
-_RENDER = {PH_INT: "<int>", PH_HEX: "<hex>", PH_HEXU: "<hex>", PH_STR: "<*>"}
+_RENDER = {PH_INT: "<int>", PH_HEX: "<hex>", PH_HEXU: "<hex>", PH_STR: "<*>", PH_DSTR: "<int>"}
 
 
 class Ops:
@@ -76,17 +79,19 @@ class Ops:
         self.split = re.compile(c(VAR_PATTERN)).split
         self.ws_split = re.compile(c(r"(\s+)")).split
         self.ph_split = re.compile(c("([\x10-\x15])")).split
-        self.tpl_split = re.compile(c("([\x11-\x15].)"), re.S).split
+        self.tpl_split = re.compile(c("([\x11-\x16].)"), re.S).split
         self.reserved = re.compile(c("[\x10-\x17]")).search
         self.empty = c("")
         self.ph_var = c(PH_VAR)
         self.sep = c("\n")
+        self.dict_sep = c("\x17")
         self.ph_str = c(PH_STR)
         self.pct, self.pct2 = c("%"), c("%%")
         self.minus = c("-")
         self.slot_iter = re.compile(c("[\x10\x14]")).finditer
         self.dec_only = re.compile(c(r"[-0-9]*\Z")).match
         self.hex_only = re.compile(c(r"[0-9A-Fa-f]*\Z")).match
+        self.digits_only = re.compile(c(r"[0-9]*\Z")).match
 
     def to_bytes(self, t: str | bytes) -> bytes:
         return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value]
@@ -340,7 +345,7 @@ def parse_template(t: str | bytes, ops: Ops) -> tuple[list, list[tuple[str, int]
         if typ == PH_REF:
             if not 0 <= param < j or phs[param][0] == PH_REF:
                 raise ValueError(f"bad back-reference {param} in slot {j}")
-        elif typ == PH_STR:
+        elif typ in (PH_STR, PH_DSTR):
             if param != 0:
                 raise ValueError("free-text placeholder with a parameter")
         elif not 1 <= param <= MAX_WIDTH:
@@ -365,11 +370,17 @@ def render_template(t: str | bytes) -> str:
         out.append(s)
         out.append(name)
     text = "".join(out)
-    text = _IP_RE.sub("<ip>", text)
-    return _TS_RE.sub("<ts>", text)
+    text = _IP_RE.sub(_if_variable("<ip>"), text)
+    return _TS_RE.sub(_if_variable("<ts>"), text)
 
 
-_IP_RE = re.compile(r"(?<![\w.>])<int>\.<int>\.<int>\.<int>(?![\w<]|\.<)")
+_N = r"(?:<int>|[0-9]{1,4})"
+_IP_RE = re.compile(rf"(?<![\w.>]){_N}\.{_N}\.{_N}\.{_N}(?![\w<]|\.[\w<])")
 _TS_RE = re.compile(
-    r"(?:<int>[-/.]<int>(?:[-/.]<int>)?[ T:-]+|<\*> +<\*> +<int> +)?<int>:<int>:<int>(?:[.,:]<int>)?"
+    rf"(?<![\w>])(?:{_N}[-/.]{_N}(?:[-/.]{_N})?[ T:-]+|<\*> +<\*> +{_N} +)?"
+    rf"{_N}:{_N}:{_N}(?:[.,:]{_N})?(?![\w<])"
 )
+
+
+def _if_variable(name: str):
+    return lambda m: name if "<int>" in m.group() else m.group()

@@ -20,7 +20,7 @@ column, so no layout is stored.
 Payload body (after the codec id byte), little-endian::
 
     u8    flags         bit 0: the values are bytes (else str, templates UTF-8 surrogatepass)
-    blob  dictionary    u32 n_templates, then n_templates x (u32 length + template bytes)
+    blob  dictionary    u32 n_templates, then the templates joined by \x17 (never in a template)
     blob  template ids  int sub-column, one id per line
     u32   n_columns     must equal the number the layout derives
     n_columns x blob    the variable sub-columns, in layout order
@@ -65,6 +65,7 @@ from archive.codec.logparse import (
     PH_HEX,
     PH_HEXU,
     PH_INT,
+    PH_DSTR,
     PH_REF,
     PH_STR,
     Group,
@@ -87,9 +88,11 @@ _FLAG_BYTES: Final = 1
 MAX_STATIC_OUTPUT: Final = 1 << 31
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
-_TYPE_INT: Final = (PH_INT, PH_HEX, PH_HEXU)
+MAX_DIGITS: Final = 18
 #: A column key gathering fewer values than this is pooled with the same placeholder type.
-POOL_MIN: Final = 8
+POOL_MIN: Final = 16
+#: Dictionary order: sorted templates compress better (similar ones are neighbours).
+SORT_TEMPLATES: Final = True
 
 
 def _param(ops: Ops, typ: str, p: int):
@@ -99,6 +102,8 @@ def _param(ops: Ops, typ: str, p: int):
 def _directive(ops: Ops, typ: str, p: int):
     if typ == PH_STR:
         return ops.c("%s")
+    if typ == PH_DSTR:
+        return ops.c("%0*d")
     letter = {PH_INT: "d", PH_HEX: "x", PH_HEXU: "X"}[typ]
     return ops.c(f"%0{p}{letter}" if p > 1 else f"%{letter}")
 
@@ -157,6 +162,14 @@ def _try_numeric(raw: list, ops: Ops, base: int):
     return typ, width, arr.view(np.int64)
 
 
+def _try_digits(raw: list, ops: Ops):
+    """``(PH_DSTR, 0, 2 x n int64 array of lengths and values)`` for digit strings."""
+    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
+    if not ops.digits_only(ops.empty.join(raw)) or lengths.min() < 1 or lengths.max() > MAX_DIGITS:
+        return None
+    return PH_DSTR, 0, np.stack([lengths, np.array(list(map(int, raw)), dtype=np.int64)])
+
+
 def _type_column(lists: list[list], untyped: bool, ops: Ops):
     """Decide how one analysis column is stored: ('const', v) or (type, width, arrays)."""
     first = lists[0][0]
@@ -165,7 +178,7 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     flat = lists[0] if len(lists) == 1 else [v for raw in lists for v in raw]
     got = None
     if untyped:
-        got = _try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16)
+        got = _try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16) or _try_digits(flat, ops)
     if got is None:
         arr = np.empty(len(flat), dtype=object)
         arr[:] = flat
@@ -173,7 +186,7 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     typ, width, arr = got
     if len(lists) == 1:
         return typ, width, [arr]
-    return typ, width, np.split(arr, np.cumsum([len(raw) for raw in lists[:-1]]))
+    return typ, width, np.split(arr, np.cumsum([len(raw) for raw in lists[:-1]]), axis=-1)
 
 
 # --------------------------------------------------------------------------- encoder
@@ -258,7 +271,8 @@ def _dedup(items: list) -> list:
             if typ == PH_REF:
                 slots.append((typ, w, None))
             else:
-                slots.append((typ, w, np.concatenate([it[2][j][2] for it in its])[order]))
+                vals = np.concatenate([it[2][j][2] for it in its], axis=-1)
+                slots.append((typ, w, vals[..., order]))
         res.append((t, rows[order], slots))
     res.sort(key=lambda it: int(it[1][0]))
     return res
@@ -325,6 +339,8 @@ class TemplateEncoding(Encoding):
         if len(groups) > self.max_template_ratio * n:
             return None
         items = _finalize(groups, ops)
+        if SORT_TEMPLATES:
+            items.sort(key=lambda it: it[0])
         templates = [it[0] for it in items]
         tids = np.zeros(n, dtype=np.int64)
         for tid, it in enumerate(items):
@@ -335,8 +351,7 @@ class TemplateEncoding(Encoding):
         w.u8(_FLAG_BYTES if ops.is_bytes else 0)
         d = Writer()
         d.u32(len(templates))
-        for t in templates:
-            d.blob(ops.to_bytes(t))
+        d.raw(ops.to_bytes(ops.dict_sep.join(templates)))
         w.blob(d.getvalue())
         w.blob(encode_values("int", tids, depth + 1))
         w.u32(len(layout))
@@ -345,11 +360,15 @@ class TemplateEncoding(Encoding):
             if len(mem) == 1:
                 vals = items[mem[0][0]][2][mem[0][1]][2]
             else:
-                vals = np.concatenate([items[t][2][j][2] for t, j in mem])
+                vals = np.concatenate([items[t][2][j][2] for t, j in mem], axis=-1)
                 if not pooled:
                     rows = np.concatenate([items[t][1] for t, _ in mem])
-                    vals = vals[np.argsort(rows, kind="stable")]
-            w.blob(encode_values(kind if typ == PH_STR else "int", vals, depth + 1))
+                    vals = vals[..., np.argsort(rows, kind="stable")]
+            if typ == PH_DSTR:
+                w.blob(encode_values("int", vals[0], depth + 1))
+                w.blob(encode_values("int", vals[1], depth + 1))
+            else:
+                w.blob(encode_values(kind if typ == PH_STR else "int", vals, depth + 1))
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
@@ -382,22 +401,28 @@ class TemplateEncoding(Encoding):
             t0, j0 = mem[0]
             typ = parsed[t0][1][j0][0]
             size = sum(int(counts[t]) for t, _ in mem)
-            col = decode_values(kind if typ == PH_STR else "int", r.blob(), size, depth + 1)
-            if typ in (PH_HEX, PH_HEXU):
-                col = col.view(np.uint64)
+            if typ == PH_DSTR:
+                lens = decode_values("int", r.blob(), size, depth + 1)
+                if size and (int(lens.min()) < 1 or int(lens.max()) > MAX_DIGITS):
+                    raise CorruptChunkError(f"digit string length outside 1..{MAX_DIGITS}")
+                cols = [lens, decode_values("int", r.blob(), size, depth + 1)]
+            else:
+                col = decode_values(kind if typ == PH_STR else "int", r.blob(), size, depth + 1)
+                cols = [col.view(np.uint64) if typ in (PH_HEX, PH_HEXU) else col]
             if len(mem) == 1:
-                args[t0][j0] = col.tolist()
+                args[t0][j0] = [c.tolist() for c in cols]
             elif pooled:
-                vals = col.tolist()
+                lists = [c.tolist() for c in cols]
                 off = 0
                 for t, j in mem:
                     c = int(counts[t])
-                    args[t][j] = vals[off : off + c]
+                    args[t][j] = [v[off : off + c] for v in lists]
                     off += c
             else:
                 allrows = np.sort(np.concatenate([rows_of[t] for t, _ in mem]))
                 for t, j in mem:
-                    args[t][j] = col[np.searchsorted(allrows, rows_of[t])].tolist()
+                    pos = np.searchsorted(allrows, rows_of[t])
+                    args[t][j] = [c[pos].tolist() for c in cols]
         out = np.empty(count, dtype=object)
         pct, pct2 = ops.pct, ops.pct2
         for tid, (statics, phs) in enumerate(parsed):
@@ -412,10 +437,11 @@ class TemplateEncoding(Encoding):
                 for j, (typ, p) in enumerate(phs):
                     fmt_parts.append(statics[j].replace(pct, pct2))
                     if typ == PH_REF:
-                        typ, p = phs[p]
-                        a.append(a[phs[j][1]])
+                        ref = p
+                        typ, p = phs[ref]
+                        a.extend(args[tid][ref])
                     else:
-                        a.append(args[tid][j])
+                        a.extend(args[tid][j])
                     fmt_parts.append(_directive(ops, typ, p))
                 fmt_parts.append(statics[-1].replace(pct, pct2))
                 fmt = ops.empty.join(fmt_parts)
@@ -427,18 +453,16 @@ class TemplateEncoding(Encoding):
 
 
 def _read_dictionary(buf, ops: Ops) -> list:
+    """Templates of a dictionary blob: u32 count, then the templates joined by ``\x17``."""
     r = Reader(buf)
     n = r.u32()
-    if n > r.remaining // 4:
-        raise CorruptChunkError(f"template dictionary claims {n} templates in {r.remaining} bytes")
-    out = []
-    for _ in range(n):
-        b = bytes(r.blob())
-        try:
-            out.append(ops.from_bytes(b))
-        except UnicodeDecodeError:
-            raise CorruptChunkError("template is not UTF-8") from None
-    r.expect_end()
+    try:
+        text = ops.from_bytes(bytes(r.raw(r.remaining)))
+    except UnicodeDecodeError:
+        raise CorruptChunkError("template dictionary is not UTF-8") from None
+    out = text.split(ops.dict_sep) if n else []
+    if len(out) != n or (not n and text):
+        raise CorruptChunkError(f"template dictionary claims {n} templates, holds {len(out)}")
     return out
 
 
@@ -474,7 +498,7 @@ def split_template(t: str | bytes) -> tuple[list, list[str]]:
     ops = ops_for("bytes" if isinstance(t, (bytes, bytearray)) else "str")
     statics, phs = parse_template(bytes(t) if ops.is_bytes else t, ops)
     names: list[str] = []
-    kinds = {PH_INT: "int", PH_HEX: "hex", PH_HEXU: "hex", PH_STR: "*"}
+    kinds = {PH_INT: "int", PH_HEX: "hex", PH_HEXU: "hex", PH_STR: "*", PH_DSTR: "int"}
     for typ, p in phs:
         names.append(names[p] if typ == PH_REF else kinds[typ])
     return statics, names

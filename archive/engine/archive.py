@@ -385,6 +385,13 @@ class Archive:
         self._check_open()
         return column(self, path)
 
+    def to_arrow(self, columns: Iterable[str | tuple] | None = None, where: str | None = None,
+                 batch_rows: int | None = None) -> Any:
+        """A ``pyarrow.RecordBatchReader`` of the records (see :mod:`archive.arrow`)."""
+        from archive.arrow import to_arrow
+        self._check_open()
+        return to_arrow(self, columns, where, batch_rows)
+
     def chunks(self, path: str | tuple) -> Any:
         """A BufferWithSegmentsCollection of the compressed chunks of a path's columns."""
         self._check_open()

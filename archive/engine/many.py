@@ -55,14 +55,12 @@ def column_ids(ar: Archive, paths: Iterable[tuple[str, ...]] | None) -> set[int]
     """Column ids a read of ``paths`` touches: their subtrees and their ancestors' columns."""
     if paths is None:
         return None
-    paths = [tuple(p) for p in paths]
+    wanted = {tuple(p) for p in paths}
+    ancestors = {q[:i] for q in wanted for i in range(len(q))}
     out = set()
     for cid, (p, _slot) in enumerate(ar._view.columns):
-        for q in paths:
-            n = min(len(p), len(q))
-            if p[:n] == q[:n]:  # p is an ancestor of q, q itself, or inside q's subtree
-                out.add(cid)
-                break
+        if p in ancestors or any(p[:i] in wanted for i in range(len(p) + 1)):
+            out.add(cid)
     return out
 
 
@@ -237,7 +235,7 @@ class ManyArchives:
     def column(self, path: str | tuple) -> np.ndarray:
         """One path's value for every record (typed when every archive's column has one dtype)."""
         self._check_open()
-        parts = [ar.column(path) for ar in self.archives]
+        parts = [a for a in (ar.column(path) for ar in self.archives) if len(a)]
         if not parts:
             return np.empty(0, dtype=object)
         if len({a.dtype for a in parts}) == 1:

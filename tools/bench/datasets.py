@@ -1,0 +1,127 @@
+"""The benchmark's data sets: JSON-lines bytes, one unique string key per record, and what the
+one-column scan and the filtered scan read on each.
+
+Every set is a list of JSON documents (the ingest input, one per line), a parallel list of
+keys, a top-level ``column`` field and a filter ``(path, op, value)`` with op ``==`` or ``>=``
+(path = tuple of keys, so ``("id.orig_p",)`` is the top-level key with a dot in it).
+"""
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import orjson
+
+import datagen
+
+SHARED = datagen.SHARED
+
+
+@dataclass
+class DataSet:
+    name: str
+    lines: list[bytes]
+    keys: list[str]
+    column: str
+    flt: tuple[tuple[str, ...], str, Any]
+    note: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.lines)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the JSON-lines input (each line plus its newline)."""
+        return sum(map(len, self.lines)) + len(self.lines)
+
+    def record(self, i: int) -> Any:
+        return orjson.loads(self.lines[i])
+
+
+def _uid_keys(recs: Iterable[dict]) -> list[str]:
+    """Zeek uids repeat within a transaction: key = uid#occurrence (unique, natural order)."""
+    seen: Counter = Counter()
+    out = []
+    for r in recs:
+        u = r["uid"]
+        out.append(f"{u}#{seen[u]}")
+        seen[u] += 1
+    return out
+
+
+ZEEK_FLT = (("qtype_name",), "==", "AAAA")
+
+
+def zeek() -> DataSet:
+    with gzip.open(SHARED / "zeek" / "dns.json.gz", "rb") as f:
+        lines = [ln.rstrip(b"\n") for ln in f if ln.strip()]
+    keys = _uid_keys(orjson.loads(ln) for ln in lines)
+    return DataSet("zeek", lines, keys, "id.orig_p", ZEEK_FLT, "real Zeek DNS log")
+
+
+def generated(n: int, seed: int = 20180324) -> DataSet:
+    recs = datagen.generate(n, seed)
+    lines = [orjson.dumps(r) for r in recs]
+    return DataSet(f"gen{n // 1000}k", lines, _uid_keys(recs), "id.orig_p", ZEEK_FLT,
+                   f"datagen.py scale-up of Zeek DNS, seed {seed}")
+
+
+def _docs(name: str, recs: list, keys: list[str], column: str, flt: tuple, note: str) -> DataSet:
+    return DataSet(name, [orjson.dumps(r) for r in recs], keys, column, flt, note)
+
+
+def twitter() -> DataSet:
+    st = orjson.loads((SHARED / "simdjson" / "twitter.json").read_bytes())["statuses"]
+    return _docs("twitter", st, [s["id_str"] for s in st], "retweet_count",
+                 (("lang",), "==", "zh"), "simdjson twitter.json statuses")
+
+
+def citm() -> DataSet:
+    ev = list(orjson.loads((SHARED / "simdjson" / "citm_catalog.json").read_bytes())["events"].values())
+    med = sorted(e["id"] for e in ev)[len(ev) // 2]
+    return _docs("citm", ev, [str(e["id"]) for e in ev], "id", (("id",), ">=", med),
+                 "simdjson citm_catalog.json events values")
+
+
+def gsoc() -> DataSet:
+    g = orjson.loads((SHARED / "simdjson" / "gsoc-2018.json").read_bytes())
+    return _docs("gsoc", list(g.values()), list(g), "name", (("sponsor", "name"), "==", "NumFOCUS"),
+                 "simdjson gsoc-2018.json values (nested filter path)")
+
+
+def canada() -> DataSet:
+    feat = orjson.loads((SHARED / "simdjson" / "canada.json").read_bytes())["features"]
+    recs = [{"ring": i, "points": len(ring), "coordinates": ring}
+            for f in feat for i, ring in enumerate(f["geometry"]["coordinates"])]
+    return _docs("canada", recs, [f"ring-{r['ring']}" for r in recs], "points",
+                 (("points",), ">=", 100), "simdjson canada.json polygon rings as records")
+
+
+def github() -> DataSet:
+    ev = orjson.loads((SHARED / "simdjson" / "github_events.json").read_bytes())
+    return _docs("github", ev, [e["id"] for e in ev], "type", (("type",), "==", "PushEvent"),
+                 "simdjson github_events.json array")
+
+
+def loghub() -> DataSet:
+    recs, keys = [], []
+    for p in sorted((SHARED / "loghub").glob("*_2k.log")):
+        src = p.name.removesuffix("_2k.log")
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines()):
+            recs.append({"source": src, "line": line})
+            keys.append(f"{src}:{i}")
+    return _docs("loghub", recs, keys, "line", (("source",), "==", "OpenSSH"),
+                 "all loghub *_2k.log lines as {source, line}")
+
+
+REAL = {"zeek": zeek, "twitter": twitter, "citm": citm, "gsoc": gsoc, "canada": canada,
+        "github": github, "loghub": loghub}
+
+
+def load(names: list[str], gen_records: int) -> list[DataSet]:
+    """Data sets by name; ``gen`` is the generated set of ``gen_records`` records."""
+    return [generated(gen_records) if n == "gen" else REAL[n]() for n in names]
