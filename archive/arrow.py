@@ -58,7 +58,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -67,7 +68,12 @@ import pyarrow as pa
 from archive.codec.assemble import projection_tree
 from archive.codec.shred import ITEM
 from archive.engine.housekeeping import parse_path
-from archive.engine.many import ManyArchives, Selection, select_groups, selection_records
+from archive.engine.many import (
+    ManyArchives,
+    Selection,
+    select_groups,
+    selection_records,
+)
 from archive.query import MISSING, parse
 
 if TYPE_CHECKING:
@@ -90,7 +96,7 @@ class Catalog:
         self.slots: dict[tuple, dict[str, None]] = {}
         self.children: dict[tuple, dict[Any, None]] = {}
 
-    def add(self, columns: Iterable[tuple[tuple, str]]) -> "Catalog":
+    def add(self, columns: Iterable[tuple[tuple, str]]) -> Catalog:
         for path, slot in columns:
             path = tuple(path)
             for i in range(len(path) + 1):
@@ -169,17 +175,17 @@ def ordered_projection(columns: Iterable[str | tuple]) -> dict:
         keys = sorted(node, key=lambda k: rank[prefix + (k,)])
         return {k: order(node[k], prefix + (k,)) for k in keys}
 
-    return order(tree, ())
+    return order(tree, ()) or {}
 
 
-def _members(source: "Archive | ManyArchives") -> list["Archive"]:
+def _members(source: Archive | ManyArchives) -> list[Archive]:
     return list(source.archives) if isinstance(source, ManyArchives) else [source]
 
 
-def infer_schema(source: "Archive | ManyArchives | Iterable[Archive]",
+def infer_schema(source: Archive | ManyArchives | Iterable[Archive],
                  columns: Iterable[str | tuple] | None = None) -> pa.Schema:
     """The Arrow schema of ``to_arrow(source, columns)``, from the index alone (no data read)."""
-    archives = _members(source) if not isinstance(source, (list, tuple)) else list(source)
+    archives = list(source) if isinstance(source, (list, tuple)) else _members(source)  # type: ignore[arg-type]
     cat = Catalog()
     for ar in archives:
         ar._check_open()
@@ -257,9 +263,16 @@ def values_to_array(values: Any, field: pa.Field) -> pa.Array:
             return pa.nulls(len(values))
         else:
             return pa.array(values, type=t)
+    elif isinstance(values, np.ndarray):
+        missing = np.asarray(values == MISSING, dtype=bool)  # C loop: identity for these types
+        if missing.any():
+            values = values.copy()
+            values[missing] = None
+        if not (is_json(field) or _needs_conform(t) or pa.types.is_null(t)):
+            return pa.array(values, type=t)
+        values = values.tolist()
     else:
-        values = [None if v is MISSING else v for v in (values.tolist() if isinstance(values, np.ndarray)
-                                                         else values)]
+        values = [None if v is MISSING else v for v in values]
     if pa.types.is_null(t):
         return pa.nulls(len(values))
     if is_json(field):
@@ -331,7 +344,7 @@ def _slices(sel: Selection, batch_rows: int | None) -> Iterator[Selection]:
         yield Selection(sel.group, sel.reader, sel.rows[a:a + batch_rows], red)
 
 
-def archive_batches(ar: "Archive", schema: pa.Schema, columns: list | None = None,
+def archive_batches(ar: Archive, schema: pa.Schema, columns: list | None = None,
                     where: str | None = None, batch_rows: int | None = None,
                     g0: int = 0, g1: int | None = None) -> Iterator[pa.RecordBatch]:
     """Record batches of ``ar``'s groups ``g0..g1-1`` under ``schema`` (see :func:`to_arrow`)."""
@@ -342,7 +355,7 @@ def archive_batches(ar: "Archive", schema: pa.Schema, columns: list | None = Non
             yield plan.batch(part)
 
 
-def to_arrow(source: "Archive | ManyArchives", columns: Iterable[str | tuple] | None = None,
+def to_arrow(source: Archive | ManyArchives, columns: Iterable[str | tuple] | None = None,
              where: str | None = None, batch_rows: int | None = None,
              schema: pa.Schema | None = None) -> pa.RecordBatchReader:
     """A ``pyarrow.RecordBatchReader`` over ``source``'s records (see the module docstring).

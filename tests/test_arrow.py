@@ -6,13 +6,14 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pa = pytest.importorskip("pyarrow")
 
-import archive  # noqa: E402
-from archive.arrow import JSON_META, VALUE_FIELD, infer_schema, is_json, to_arrow  # noqa: E402
-from tests.strategies import exact, records, shaped  # noqa: E402
+import archive
+from archive.arrow import JSON_META, VALUE_FIELD, infer_schema, is_json, to_arrow
+from tests.strategies import exact, records, shaped
 
 
 def _archive(path, recs, **settings):
@@ -208,3 +209,20 @@ def test_duckdb_and_pandas_read_a_reader(tmp_path):
 def test_equal_to_scan_property(tmp_path_factory, recs, group_rows, cols, where, batch_rows):
     with _archive(tmp_path_factory.mktemp("p") / "a", recs, group_rows=group_rows) as ar:
         check_equal_to_scan(ar, cols, where, batch_rows)
+
+
+def test_many_archives_one_schema(tmp_path):
+    a = _archive(tmp_path / "d1", [{"x": 1, "s": "a", "only1": True}, {"x": 2, "s": "b"}])
+    b = _archive(tmp_path / "d2", [{"x": "three", "s": "c", "f": 1.5}], group_rows=1)
+    a.close()
+    b.close()
+    with archive.open_many(str(tmp_path / "d*")) as m:
+        s = infer_schema(m)
+        assert s.names == ["x", "s", "only1", "f"]
+        assert is_json(s.field("x")) and s.field("s").type == pa.string()
+        rows = m.to_arrow().read_all().to_pylist()
+        assert rows == [{"x": "1", "s": "a", "only1": True, "f": None},
+                        {"x": "2", "s": "b", "only1": None, "f": None},
+                        {"x": '"three"', "s": "c", "only1": None, "f": 1.5}]
+        got = m.to_arrow(["s"], where='s != "b"').read_all()
+        assert got.schema.names == ["s"] and got.column("s").to_pylist() == ["a", "c"]

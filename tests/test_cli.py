@@ -69,7 +69,7 @@ def test_top_level_help_and_version(capsys):
 
 def test_python_dash_m(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archive", "get", str(tmp_path / "none"), "0"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, check=False)
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr == f"archive: error: no archive at {tmp_path / 'none'}\n"
 
@@ -105,7 +105,7 @@ def test_debug_shows_the_exception(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- get
 def test_get_positions_and_keys(small, capsys):
-    path, recs = small
+    path, _ = small
     code, out, _ = run(capsys, "get", path, "0", "-1", "--key", "b")
     assert code == 0
     lines = [json.loads(x) for x in out.splitlines()]
@@ -295,30 +295,34 @@ def test_export_parquet(dns, small, tmp_path, capsys):
     assert t.num_rows == len(recs)
     assert t.column("id.orig_h").to_pylist() == [r.get("id.orig_h") for r in recs]
     assert t.column("answers").to_pylist() == [r.get("answers") for r in recs]
+    assert t.column("rtt").to_pylist() == [r.get("rtt") for r in recs]
+    # some records are not dicts: one _value column of JSON text (archive.arrow's rules)
     out = tmp_path / "small.parquet"  # format from the extension
     assert run(capsys, "export", small[0], out)[0] == 0
     t = pq.read_table(out)
-    assert t.column("id").to_pylist() == ["a", "b", "c", None]
-    assert t.column("b").to_pylist() == [b"\x00\xff", None, None, None]
-    # mixed int/str and over-64-bit ints: JSON text; the root string goes to column "$"
-    assert t.column("n").to_pylist() == ["1", "2", '"three"', None]
-    assert t.column("big").to_pylist() == [None, str(2 ** 80), None, None]
-    assert t.column("$").to_pylist() == [None, None, None, "a root string"]
-    f = t.column("f").to_pylist()
-    assert f[0] == 1.5 and f[1] != f[1] and f[2] == float("-inf")
+    assert t.column_names == ["_value"] and json.loads(t.column("_value")[3].as_py()) == "a root string"
 
 
-def test_export_parquet_across_batches(small, tmp_path):
+def test_export_parquet_mixed_types(tmp_path, capsys):
     import pyarrow.parquet as pq
-    from archive.cli.export import write_parquet
-    recs = [{"a": 1}, {"a": 2.5, "late": "x"}, {"a": "s"}, {"b": {}}]
-    write_parquet(recs[:2], str(tmp_path / "1.parquet"), batch=1)
-    t = pq.read_table(tmp_path / "1.parquet")
-    assert t.column("a").to_pylist() == [1.0, 2.5] and t.column("late").to_pylist() == [None, "x"]
-    write_parquet(recs, str(tmp_path / "2.parquet"), batch=2)
-    t = pq.read_table(tmp_path / "2.parquet")
-    assert t.column("a").to_pylist() == ["1.0", "2.5", '"s"', None]
-    assert t.column("b").to_pylist() == [None, None, None, "{}"]
+    path = tmp_path / "m.ar"
+    with archive.open(path, "a") as ar:
+        ar.extend([{"n": 1, "f": 1.5, "b": b"\x00", "e": {}, "big": 2 ** 80, "l": [], "x": {"y": {}}},
+                   {"n": "two", "f": float("nan"), "e": {}, "l": [], "x": {"y": {}}},
+                   {"n": None, "f": 2, "big": 3}])
+    assert run(capsys, "export", path, "--format", "parquet", tmp_path / "m.parquet")[0] == 0
+    t = pq.read_table(tmp_path / "m.parquet")
+    assert t.column("n").to_pylist() == ["1", '"two"', None]  # mixed: JSON text
+    f = t.column("f").to_pylist()
+    assert f[0] == 1.5 and f[1] != f[1] and f[2] == 2.0
+    assert t.column("b").to_pylist() == [b"\x00", None, None]
+    assert t.column("big").to_pylist() == [str(2 ** 80), None, "3"]
+    assert t.column("e").to_pylist() == ["{}", "{}", None]  # Parquet has no empty struct
+    assert [json.loads(v) if v else v for v in t.column("x").to_pylist()] == [{"y": {}}, {"y": {}}, None]
+    empty = tmp_path / "empty.ar"
+    archive.open(empty, "a").close()
+    assert run(capsys, "export", empty, "--format", "parquet", tmp_path / "e.parquet")[0] == 0
+    assert pq.read_table(tmp_path / "e.parquet").num_rows == 0
 
 
 def test_export_parquet_without_pyarrow(small, tmp_path, capsys, monkeypatch):

@@ -54,7 +54,7 @@ def test_compressed_by_extension_and_magic(tmp_path, capsys, kind):
 def test_corrupt_gzip_is_an_error(tmp_path, capsys):
     blob = gzip.compress(jsonl([{"n": i} for i in range(1000)]))
     (tmp_path / "x.gz").write_bytes(blob[: len(blob) // 2])
-    code, out, err = run(capsys, "ingest", tmp_path / "a", tmp_path / "x.gz")
+    code, _, err = run(capsys, "ingest", tmp_path / "a", tmp_path / "x.gz")
     assert code == 1 and "cannot decompress" in err and "Traceback" not in err
 
 
@@ -186,7 +186,7 @@ def test_bad_key_field(tmp_path, capsys, line, why):
     src = tmp_path / "k.jsonl"
     src.write_bytes(b'{"id": "a"}\n' + line + b"\n")
     code, _, err = run(capsys, "ingest", tmp_path / "a", "--key", "id", src)
-    assert code == 1 and f"k.jsonl:2: " in err and why in err
+    assert code == 1 and "k.jsonl:2: " in err and why in err
     assert records(tmp_path / "a") == []
 
 
@@ -237,12 +237,13 @@ def test_text_concatenation_of_unterminated_files(tmp_path, capsys):
 
 
 def test_progress_bar_on_a_terminal(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("tqdm")  # the optional 'progress' extra
     src = tmp_path / "in.jsonl"
     src.write_bytes(jsonl([{"i": i} for i in range(3000)]))
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    code, out, err = run(capsys, "ingest", tmp_path / "b", src)
+    code, _, err = run(capsys, "ingest", tmp_path / "b", src)
     assert code == 0 and "ingest" in err and "records" in err and "B/s" in err
-    code, out, err = run(capsys, "ingest", tmp_path / "c", "--no-progress", src)
+    code, _, err = run(capsys, "ingest", tmp_path / "c", "--no-progress", src)
     assert err == ""
 
 
@@ -254,3 +255,22 @@ def test_settings_at_creation(tmp_path, capsys):
         assert ar.settings.group_rows == 4 and ar.stats()["groups"] == 3
     code, _, err = run(capsys, "ingest", tmp_path / "a", "--setting", "nope=1", src)
     assert code == 2 and "--setting" in err
+
+
+def test_sniffed_json_lines_in_gzip(tmp_path, capsys):
+    recs = [{"z": i} for i in range(5)]
+    (tmp_path / "log.json.gz").write_bytes(gzip.compress(jsonl(recs)))  # like zeek's dns.json.gz
+    assert run(capsys, "ingest", tmp_path / "a", tmp_path / "log.json.gz")[0] == 0
+    assert records(tmp_path / "a") == recs
+
+
+def test_locked_archive(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl([{"i": 1}]))
+    with archive.open(tmp_path / "a", "a"):
+        for argv in (["ingest", tmp_path / "a", src], ["compact", tmp_path / "a"],
+                     ["ingest", tmp_path / "a", "--wait", "0.2", src]):
+            code, out, err = run(capsys, *argv)
+            assert code == 1 and out == "" and err.startswith("archive: error: ") and err.count("\n") == 1
+    assert run(capsys, "ingest", tmp_path / "a", "--wait", "5", src)[0] == 0
+    assert records(tmp_path / "a") == [{"i": 1}]

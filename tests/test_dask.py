@@ -14,10 +14,10 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
-import dask  # noqa: E402
+import dask
 
-import archive  # noqa: E402
-import archive.dask as ad  # noqa: E402
+import archive
+import archive.dask as ad
 
 QTYPES = ["A", "AAAA", "PTR", "TXT"]
 

@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import archive
 from archive.engine.many import column_ids, expand_paths, scan_range
@@ -129,7 +130,7 @@ def test_column_ids_cover_ancestors_and_subtree(tmp_path):
     with archive.open(tmp_path / "a", "a") as ar:
         ar.extend([{"a": {"b": [1, {"c": 2}], "d": 1}, "e": "x"}])
         ar.commit()
-        names = lambda ids: {(ar._view.columns[i][0], ar._view.columns[i][1]) for i in ids}  # noqa: E731
+        names = lambda ids: {(ar._view.columns[i][0], ar._view.columns[i][1]) for i in ids}
         got = names(column_ids(ar, [("a", "b")]))
     paths = {p for p, _ in got}
     assert ((), "shape") in got and (("a",), "shape") in got

@@ -9,6 +9,7 @@ from typing import Any
 
 import archive
 from archive.cli.commands import open_reader
+from archive.cli.ingest import add_wait, lock_timeout
 from archive.cli.output import CliError, human_bytes, render_table
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -105,7 +106,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_compact(args: argparse.Namespace) -> int:
     open_reader(args.archive).close()  # a missing archive is an error, not a new empty one
-    with archive.open(args.archive, "a") as ar:
+    with archive.open(args.archive, "a", lock_timeout=lock_timeout(args.wait)) as ar:
         before = ar.stats()
         ar.compact()
         after = ar.stats()
@@ -138,6 +139,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("compact", parents=[common], formatter_class=_RAW,
                        help="reclaim the space of deleted and replaced records",
                        description="Rewrite the live records into fresh segment files.",
-                       epilog="examples:\n  archive compact dns.ar\n")
+                       epilog="examples:\n  archive compact dns.ar\n  archive compact dns.ar --wait 60\n")
     p.add_argument("archive", metavar="ARCHIVE")
+    add_wait(p)
     p.set_defaults(func=run_compact)

@@ -4,13 +4,21 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterator
 from itertools import islice
-from typing import Any, Iterator
+from typing import Any
 
 import archive
 from archive.cli.output import (
-    CliError, binary_stdout, dumps, header_and_rows, parse_column, render_table, split_columns,
-    write_csv, write_jsonl,
+    CliError,
+    binary_stdout,
+    dumps,
+    header_and_rows,
+    parse_column,
+    render_table,
+    split_columns,
+    write_csv,
+    write_jsonl,
 )
 from archive.query.values import format_literal, format_path
 
@@ -81,12 +89,12 @@ def emit(records: Iterator[Any], fmt: str, specs: list[str] | None,
         header, _ = header_and_rows([], specs, paths)
         n = 0
 
-        def rows() -> Iterator[list[str]]:
+        def stream_rows() -> Iterator[list[str]]:
             nonlocal n
             for chunk in iter(lambda: list(islice(records, 1024)), []):
                 n += len(chunk)
                 yield from header_and_rows(chunk, specs, paths)[1]
-        write_csv(sys.stdout, header, rows())
+        write_csv(sys.stdout, header, stream_rows())
         return n
     recs = list(records)
     header, rows = header_and_rows(recs, specs, paths)

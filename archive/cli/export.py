@@ -4,21 +4,20 @@
 * ``text``: str records as UTF-8 lines, bytes records as they are, anything else as a JSON
   line; a record flagged unterminated at ingest (``attrs["text"]["unterminated"]``) gets no
   ``\\n``, so ``ingest --format text`` then ``export --format text`` gives back the same bytes.
-* ``parquet`` (needs pyarrow: ``pip install 'archive[arrow]'``): one column per top-level key
-  (non-dict records go to a column named ``$``); each column is converted with
-  ``pyarrow.array``.  A column whose values mix types (str and int, str and bytes, ...), that
-  pyarrow cannot type (ints beyond 64 bits, conflicting nested types) or that Parquet cannot
-  store (empty structs) is written as a string column holding each value's JSON text (null
-  stays null).  Records are converted in batches; a column whose batches got different types
-  is unified when pyarrow can (int and float -> float), else JSON-encoded too.  The whole
-  table is built in memory before it is written.
+* ``parquet`` (needs pyarrow: ``pip install 'archive[arrow]'``): streamed batch by batch
+  through :func:`archive.arrow.to_arrow`, whose schema rules apply: one column per top-level
+  key (a single ``_value`` column when some records are not dicts); a node whose values mix
+  types (str and int, dict and list, ...) or holds ints beyond 64 bits becomes a string column
+  of each value's JSON text (field metadata ``archive.json``); int+float becomes float64.
+  Additionally a top-level field containing a struct without fields (a node that only ever
+  held ``{}``), which Parquet cannot store, is written as JSON text too.
 """
 from __future__ import annotations
 
 import argparse
 import os
-from itertools import islice
-from typing import IO, Any, Iterable
+from collections.abc import Iterable
+from typing import IO, Any
 
 from archive.cli.commands import open_reader
 from archive.cli.output import CliError, binary_stdout, dumps, write_jsonl
@@ -48,14 +47,6 @@ def write_text(records: Iterable[Any], unterminated: set[int], out: IO[bytes]) -
 
 
 # --------------------------------------------------------------------------- parquet
-def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, (int, float)):
-        return "number"
-    return type(v).__name__
-
-
 def _has_empty_struct(pa: Any, t: Any) -> bool:
     if pa.types.is_struct(t):
         return t.num_fields == 0 or any(_has_empty_struct(pa, t.field(i).type) for i in range(t.num_fields))
@@ -64,64 +55,24 @@ def _has_empty_struct(pa: Any, t: Any) -> bool:
     return False
 
 
-def _json_array(pa: Any, vals: list) -> Any:
-    return pa.array([None if v is None else dumps(v).decode("utf-8") for v in vals], pa.string())
+def write_parquet(ar: Any, path: str) -> int:
+    """Stream the archive through :func:`archive.arrow.to_arrow` into a Parquet file."""
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
+    from archive.arrow import infer_schema, to_arrow
 
-def _column(pa: Any, vals: list) -> tuple[Any, bool]:
-    """(arrow array, JSON-encoded?) for one column of one batch."""
-    if len({_kind(v) for v in vals if v is not None}) > 1:
-        return _json_array(pa, vals), True
-    try:
-        arr = pa.array(vals)
-    except (pa.ArrowException, OverflowError, TypeError, ValueError):
-        return _json_array(pa, vals), True
-    if _has_empty_struct(pa, arr.type):
-        return _json_array(pa, vals), True
-    return arr, False
-
-
-def _combine(pa: Any, name: str, chunks: list[tuple[Any, bool]]) -> Any:
-    types = {a.type for a, _ in chunks if a.type != pa.null()}
-    if not types:
-        return pa.chunked_array([a for a, _ in chunks], pa.null())
-    if not any(j for _, j in chunks):
-        try:
-            schema = pa.unify_schemas([pa.schema([(name, t)]) for t in types], promote_options="permissive")
-            t = schema.field(name).type
-            return pa.chunked_array([pa.nulls(len(a), t) if a.type == pa.null() else a.cast(t)
-                                     for a, _ in chunks], t)
-        except (pa.ArrowException, TypeError, ValueError):
-            pass
-    return pa.chunked_array([a if j else _json_array(pa, a.to_pylist()) for a, j in chunks], pa.string())
-
-
-def write_parquet(records: Iterable[Any], path: str, batch: int = 65536) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns: dict[str, list[tuple[Any, bool]]] = {}
-    total = 0
-    it = iter(records)
-    while chunk := list(islice(it, batch)):
-        n = len(chunk)
-        names: dict[str, None] = {}
-        for r in chunk:
-            names.update(dict.fromkeys(r) if isinstance(r, dict) else {"$": None})
-        for name in names:
-            vals = [r.get(name) if isinstance(r, dict) else (r if name == "$" else None) for r in chunk]
-            if name not in columns:
-                columns[name] = [(pa.nulls(total), False)] if total else []
-            columns[name].append(_column(pa, vals))
-        for name, chunks in columns.items():
-            if name not in names:
-                chunks.append((pa.nulls(n), False))
-        total += n
-    table = pa.table({name: _combine(pa, name, chunks) for name, chunks in columns.items()})
-    if not columns:
-        table = pa.table({})
-    pq.write_table(table, path)
-    return total
+    # Parquet cannot store a struct without fields (a node only ever holding {}): JSON text.
+    inferred = infer_schema(ar)
+    schema = pa.schema([pa.field(f.name, pa.string(), metadata={b"archive.json": b"1"})
+                        if _has_empty_struct(pa, f.type) else f for f in inferred], metadata=inferred.metadata)
+    reader = to_arrow(ar, schema=schema)
+    n = 0
+    with pq.ParquetWriter(path, reader.schema) as w:
+        for batch in reader:
+            w.write_batch(batch)
+            n += batch.num_rows
+    return n
 
 
 # --------------------------------------------------------------------------- command
@@ -129,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("parquet" if args.out.lower().endswith(".parquet") else "jsonl")
     if fmt == "parquet":
         try:
-            import pyarrow  # noqa: F401
+            import pyarrow
             import pyarrow.parquet  # noqa: F401
         except ImportError:
             raise CliError(ARROW_HINT, 2) from None
@@ -139,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if fmt == "parquet":
             tmp = f"{args.out}.tmp-{os.getpid()}"
             try:
-                write_parquet(ar.scan(), tmp)
+                write_parquet(ar, tmp)
                 os.replace(tmp, args.out)
             finally:
                 if os.path.exists(tmp):
@@ -147,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         text = ar.attrs.get("text")
         ends = set(text.get("unterminated", [])) if isinstance(text, dict) else set()
-        out = binary_stdout() if args.out == "-" else open(args.out, "wb")
+        out = binary_stdout() if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
         try:
             if fmt == "text":
                 write_text(ar.scan(), ends, out)
@@ -161,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("export", parents=[common], formatter_class=_RAW, help="write out every record",
-                       description=__doc__.split("\n", 1)[1] if __doc__ else None,
+                       description="Write every record of ARCHIVE to OUT, in position order.\n\n"
+                                   + (__doc__.split("\n", 1)[1].strip() if __doc__ else ""),
                        epilog="examples:\n  archive export dns.ar dns.jsonl\n"
                               "  archive export sys.ar --format text - | less\n"
                               "  archive export dns.ar --format parquet dns.parquet\n")

@@ -36,7 +36,7 @@ class Progress:
         if not enabled:
             return
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
         except ImportError:  # the optional 'progress' extra is not installed
             return
         self.bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, desc="ingest",
@@ -97,7 +97,7 @@ class Ingester:
                            f"(--skip-bad skips bad lines)")
         self.rejected += 1
         if self._rejects is None:
-            self._rejects = open(self.rejects_path, "wb")
+            self._rejects = open(self.rejects_path, "wb")  # noqa: SIM115 (closed by close())
         raw = it.raw if it.raw or it.record is None else dumps(it.record)
         self._rejects.write(raw + b"\n")
         if self.rejected <= _SHOWN_REJECTS:
@@ -145,6 +145,16 @@ class Ingester:
             self._rejects.close()
 
 
+def lock_timeout(wait: float) -> float | None:
+    """``--wait`` seconds for another writer's lock (negative: wait forever)."""
+    return None if wait < 0 else wait
+
+
+def add_wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another writer to finish (default 0: fail at once; -1: forever)")
+
+
 def _settings(pairs: list[str]) -> dict[str, int]:
     names = set(Settings.__dataclass_fields__)
     out = {}
@@ -175,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.monotonic()
     done_raw = done_plain = 0
     try:
-        with archive.open(args.archive, "a", **settings) as ar:
+        with archive.open(args.archive, "a", lock_timeout=lock_timeout(args.wait), **settings) as ar:
             ing = Ingester(ar, args)
             try:
                 for inp in inputs:
@@ -242,6 +252,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                                                      "(default ARCHIVE.rejects)")
     p.add_argument("--setting", action="append", metavar="NAME=INT",
                    help="archive setting at creation (e.g. zstd_level=19, group_rows=50000)")
+    add_wait(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     p.set_defaults(func=run)

@@ -28,8 +28,9 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any
 
 import orjson
 import zstandard
@@ -87,12 +88,12 @@ class Input:
         self.size: int | None = None
         self.decompressed = 0  # bytes of (decompressed) content handed out so far
         if name == "-":
-            stdin = sys.stdin
-            self._file: IO[bytes] = getattr(stdin, "buffer", stdin)
+            stdin: Any = sys.stdin
+            self._file: Any = getattr(stdin, "buffer", stdin)
             self._owned = False
         else:
             try:
-                self._file = open(name, "rb")
+                self._file = open(name, "rb")  # noqa: SIM115 (closed by close())
             except OSError as e:
                 raise CliError(f"cannot read {name}: {e.strerror or e}") from None
             self._owned = True
@@ -104,7 +105,7 @@ class Input:
         buffered = io.BufferedReader(self.raw, 1 << 16)
         self.compression = ("gzip" if head.startswith(GZIP_MAGIC)
                             else "zstd" if head.startswith(ZSTD_MAGIC) else None)
-        self.stream: IO[bytes]
+        self.stream: Any
         if self.compression == "gzip":
             self.stream = gzip.GzipFile(fileobj=buffered, mode="rb")
         elif self.compression == "zstd":
@@ -139,8 +140,7 @@ def guess_format(name: str) -> str:
     """``sniff`` for ``*.json`` (also ``.json.gz``/``.json.zst``), else ``jsonl``."""
     base = name.lower()
     for ext in (".gz", ".zst", ".zstd"):
-        if base.endswith(ext):
-            base = base[: -len(ext)]
+        base = base.removesuffix(ext)
     return "sniff" if base.endswith(".json") else "jsonl"
 
 

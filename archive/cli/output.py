@@ -18,7 +18,8 @@ import io
 import json
 import math
 import sys
-from typing import IO, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
 
 import numpy as np
 import orjson
@@ -43,7 +44,7 @@ def jsonable(v: Any) -> Any:
     if t is float:
         if math.isfinite(v):
             return v
-        return {"$float": "nan" if v != v else ("inf" if v > 0 else "-inf")}
+        return {"$float": "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")}
     if t is dict:
         return {k: jsonable(x) for k, x in v.items()}
     if t is list or t is tuple:
@@ -85,12 +86,12 @@ def cell(v: Any) -> str:
     if v is True or v is False:
         return "true" if v else "false"
     if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if v != v else ("inf" if v > 0 else "-inf")
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     return dumps(v).decode("utf-8")
 
 
 # --------------------------------------------------------------------------- stdout
-def binary_stdout() -> IO[bytes]:
+def binary_stdout() -> Any:
     """The binary stream under ``sys.stdout`` (flushed first so text and bytes stay in order)."""
     sys.stdout.flush()
     buf = getattr(sys.stdout, "buffer", None)
@@ -128,7 +129,9 @@ def write_jsonl(records: Iterable[Any], out: IO[bytes], batch: int = 1024) -> in
 # --------------------------------------------------------------------------- column specs
 def split_columns(text: str) -> list[str]:
     """Split a ``--columns`` list on commas outside backquotes."""
-    parts, cur, quoted = [], [], False
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted = False
     for c in text:
         if c == "`":
             quoted = not quoted

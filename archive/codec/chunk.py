@@ -68,11 +68,14 @@ class ChunkEncoder:
         self.level = level
         self._zstd = zstandard.ZstdCompressor(level=level, write_content_size=True)
 
-    def encode(self, kind: Kind, values: np.ndarray) -> EncodedChunk:
-        """Encode a column slice; zstd is kept only when it makes the chunk smaller."""
+    def encode(self, kind: Kind, values: np.ndarray, only: tuple[int, ...] | None = None) -> EncodedChunk:
+        """Encode a column slice; zstd is kept only when it makes the chunk smaller.
+
+        ``only`` restricts the top-level encoding to these ids (tests and golden files).
+        """
         if len(values) > MAX_ITEMS:
             raise ValueError(f"{len(values)} values exceed the chunk limit of {MAX_ITEMS}")
-        payload = encode_values(kind, values)
+        payload = encode_values(kind, values, only=only)
         if len(payload) > MAX_RAW_BYTES:
             raise ValueError(f"chunk payload of {len(payload)} bytes exceeds {MAX_RAW_BYTES}")
         body = self._zstd.compress(payload)

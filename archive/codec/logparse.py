@@ -17,9 +17,9 @@ words, so ``10.251.73.220:50010``, ``2015-10-18 18:01:47,978`` and
 punctuation.  The split is lossless by construction: ``"".join(parts) == line``.
 
 :func:`mine` groups lines by their *skeleton* (static text with ``\\x10`` for each variable),
-then :func:`merge` folds skeletons that differ in exactly one whitespace-separated unit into
-one template whose differing unit becomes a free-text variable (``\\x14``): weekday and month
-names, user and host names, process names.  It repeats until nothing merges.
+then :func:`merge` folds *rare* skeletons that differ in exactly one whitespace-separated unit
+into one template whose differing unit becomes a free-text variable (``\\x14``): user and host
+names, process names.  It repeats until nothing merges.
 
 Final templates (what the payload stores) write every placeholder as two characters, a type
 character and a parameter character (``chr(0x30 + p)``):
@@ -56,7 +56,11 @@ PARAM_BASE: Final = 0x30
 MAX_WIDTH: Final = 20
 MAX_REF: Final = 64
 #: A group of at least this many lines is not merged at a unit that holds numeric variables.
-KEEP_TYPED_ROWS: Final = 16
+KEEP_TYPED_ROWS: Final = 4
+#: Only skeletons of fewer lines than this are merged, and a merge gathers at least
+#: MERGE_MIN_TOTAL lines (see :func:`merge`).
+MERGE_MAX_ROWS: Final = 8
+MERGE_MIN_TOTAL: Final = 16
 
 _W = "0-9A-Za-z"
 VAR_PATTERN: Final = (
@@ -214,13 +218,19 @@ def _unit_keys(skel, u: list, ops: Ops) -> list:
 
 
 def merge(groups: list[Group], ops: Ops, max_rounds: int = 8) -> list[Group]:
-    """Fold skeletons that differ in exactly one whitespace unit; repeat up to ``max_rounds``.
+    """Fold rare skeletons that differ in exactly one whitespace unit into one template.
 
-    Each round every group joins the largest bucket (lines, then groups) it shares with
-    another group; later rounds only revisit buckets that gained a merged group.
+    Only groups of fewer than :data:`MERGE_MAX_ROWS` lines (and groups merged before) take
+    part, and a merge must gather at least :data:`MERGE_MIN_TOTAL` lines: near-identical rare
+    lines cost less as dictionary text (zstd sees the repeats) than as columns, and frequent
+    skeletons are better off as their own templates (measured on loghub).  Each round every
+    group joins the largest bucket (lines, then groups) it shares with another group; later
+    rounds only revisit buckets that gained a merged group.
     """
     groups = list(groups)
-    units = [ops.ws_split(g.skeleton) for g in groups]
+    n_mined = len(groups)
+    units: list = [ops.ws_split(g.skeleton) if len(g.rows) < MERGE_MAX_ROWS else None
+                   for g in groups]
     alive = [True] * len(groups)
     buckets: dict[tuple, list[int]] = {}
 
@@ -238,32 +248,35 @@ def merge(groups: list[Group], ops: Ops, max_rounds: int = 8) -> list[Group]:
     halves: dict[tuple, int] = {}
     hs = []
     for u in units:
+        if u is None:
+            hs.append(None)
+            continue
         h = len(u) // 2
         pair = ((len(u), 0) + tuple(u[:h]), (len(u), 1) + tuple(u[h:]))
         hs.append(pair)
         for e in pair:
             halves[e] = halves.get(e, 0) + 1
     dirty: set = set()
-    for gi, (a, b) in enumerate(hs):
-        if halves[a] > 1 or halves[b] > 1:
+    for gi, pair in enumerate(hs):
+        if pair is not None and (halves[pair[0]] > 1 or halves[pair[1]] > 1):
             dirty.update(add(gi))
     ph_var = ops.ph_var
     for _ in range(max_rounds):
         if not dirty:
             break
         best: dict[int, tuple] = {}
-        eligible: dict[tuple, list[int]] = {}
         for key in dirty:
             i = key[0]
             # a large group whose unit holds numeric variables keeps them typed: it is not
             # turned into free text for the sake of rare variants (a UUID with a digit-less
             # group, a host name instead of an IP)
             members = [m for m in buckets[key] if alive[m]
+                       and (len(groups[m].rows) < MERGE_MAX_ROWS or m >= n_mined)
                        and (len(groups[m].rows) < KEEP_TYPED_ROWS or ph_var not in units[m][i])]
-            if len(members) < 2:
+            total = sum(len(groups[m].rows) for m in members)
+            if len(members) < 2 or total < MERGE_MIN_TOTAL:
                 continue
-            eligible[key] = members
-            score = (sum(len(groups[m].rows) for m in members), len(members), -i)
+            score = (total, len(members), -i)
             for m in members:
                 if m not in best or score > best[m][0]:
                     best[m] = (score, key)

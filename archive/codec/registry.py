@@ -45,6 +45,9 @@ DTYPES: Final[dict[str, np.dtype]] = {
 MAX_DEPTH: Final = 8
 #: Columns longer than this are estimated on a sample rather than whole.
 SAMPLE_THRESHOLD: Final = 4096
+#: Columns this short are scored by payload length alone: compressing each candidate would
+#: cost far more than the few bytes it could tell apart.
+TINY: Final = 64
 _SAMPLE_SLICES: Final = 4
 _SAMPLE_SLICE_LEN: Final = 512
 _ESTIMATOR = zstandard.ZstdCompressor(level=1)
@@ -110,11 +113,17 @@ def _sample(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[s : s + _SAMPLE_SLICE_LEN] for s in starts])
 
 
-def _estimate(enc: Encoding, sample: np.ndarray, kind: Kind, depth: int) -> int | None:
-    body = enc.encode(sample, kind, depth)
-    if body is None:
-        return None
-    return len(_ESTIMATOR.compress(body))
+def _score(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
+           depth: int) -> list[tuple[int, int, Encoding, bytes]]:
+    """Candidates that apply to ``sample``, smallest estimated size first, with their bodies."""
+    scored = []
+    for i, enc in enumerate(candidates):
+        body = enc.encode(sample, kind, depth)
+        if body is not None:
+            est = len(body) if len(sample) <= TINY else len(_ESTIMATOR.compress(body))
+            scored.append((est, i, enc, body))
+    scored.sort(key=lambda t: (t[0], t[1]))
+    return scored
 
 
 def encode_values(
@@ -123,6 +132,8 @@ def encode_values(
     """Encode ``values`` with the smallest applicable encoding; returns id byte + body.
 
     ``only`` restricts the candidates to these codec ids (used by tests and golden files).
+    When the whole column was the sample, the winner's body is reused as is; when the
+    sample's winner does not apply to the whole column, the rest are scored on the whole.
     """
     if depth > MAX_DEPTH:
         raise ValueError(f"sub-column nesting deeper than {MAX_DEPTH}")
@@ -130,21 +141,21 @@ def encode_values(
     candidates = [e for e in _BY_KIND[kind] if only is None or e.codec_id in only]
     if not candidates:
         raise ValueError(f"no encoding registered for kind {kind!r} (only={only})")
-    if len(candidates) > 1:
-        sample = _sample(values)
-        scored = []
-        for i, enc in enumerate(candidates):
-            est = _estimate(enc, sample, kind, depth)
-            if est is not None:
-                scored.append((est, i, enc))
-        scored.sort(key=lambda t: (t[0], t[1]))
-        ordered = [enc for _, _, enc in scored]
-    else:
-        ordered = candidates
-    for enc in ordered:
-        body = enc.encode(values, kind, depth)
-        if body is not None:
+    sample = _sample(values)
+    scored = _score(candidates, sample, kind, depth)
+    if sample is values:
+        if scored:
+            _, _, enc, body = scored[0]
             return bytes((enc.codec_id,)) + body
+    else:
+        for n, (_, _, enc, _) in enumerate(scored):
+            body = enc.encode(values, kind, depth)
+            if body is not None:
+                if n == 0:
+                    return bytes((enc.codec_id,)) + body
+                rest = [e for _, _, e, _ in scored[n:]]
+                best = _score(rest, values, kind, depth)[0]
+                return bytes((best[2].codec_id,)) + best[3]
     raise ValueError(f"no encoding of kind {kind!r} applies to these values (only={only})")
 
 

@@ -31,7 +31,13 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.registry import Encoding, Kind, decode_values, encode_values, register
+from archive.codec.registry import (
+    Encoding,
+    Kind,
+    decode_values,
+    encode_values,
+    register,
+)
 from archive.errors import CorruptChunkError
 
 PLAIN: Final = 64

@@ -24,7 +24,13 @@ from typing import Final
 
 import numpy as np
 
-from archive.codec.typed_strings import ascii_matrix, number, put_digits, rows_to_strings, same_rows
+from archive.codec.typed_strings import (
+    ascii_matrix,
+    number,
+    put_digits,
+    rows_to_strings,
+    same_rows,
+)
 
 _WIDTH: Final = {"Y": 4, "y": 2, "m": 2, "b": 3, "d": 2, "e": 2, "a": 3, "H": 2, "M": 2, "S": 2,
                  "z": 5, "Z": 6}

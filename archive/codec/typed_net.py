@@ -18,7 +18,13 @@ from archive.codec.framing import Reader, Writer
 from archive.codec.registry import register
 from archive.codec.strings import decode_int, encode_int
 from archive.codec.typed_strings import (
-    IPV4, IPV6, TypedString, ascii_matrix, from_planes, rows_to_strings, to_planes,
+    IPV4,
+    IPV6,
+    TypedString,
+    ascii_matrix,
+    from_planes,
+    rows_to_strings,
+    to_planes,
 )
 from archive.errors import CorruptChunkError
 

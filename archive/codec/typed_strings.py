@@ -16,7 +16,7 @@ Every typed body starts the same way::
 =====  ===========  ====================================================================
  id    name         typed part
 =====  ===========  ====================================================================
- 128   str-time     timestamps of one fixed-width layout per chunk: see typed_time.py
+ 128   str-time     timestamps, one layout per chunk: see typed_time.py, time_layout.py
  129   str-decimal  sub: the values (int).  Canonical: ``str(int(s)) == s``, at most 18
                     digits (no '+', no leading zeros, no "-0").
  130   str-hex      u8 flags (bit 0: upper case), u8 width w (1..128), w template bytes
@@ -46,7 +46,15 @@ import numpy as np
 from archive.codec.framing import Reader, Writer
 from archive.codec.registry import Encoding, Kind, register
 from archive.codec.strings import (
-    CONST, DICT, PLAIN, STR_MAX_NEST, decode_int, decode_sub, encode_int, encode_sub, lengths,
+    CONST,
+    DICT,
+    PLAIN,
+    STR_MAX_NEST,
+    decode_int,
+    decode_sub,
+    encode_int,
+    encode_sub,
+    lengths,
     objects,
 )
 from archive.errors import CorruptChunkError
@@ -341,4 +349,4 @@ class StrHex(TypedString):
 
 
 # Registers the timestamp and network encodings (they build on this module).
-from archive.codec import typed_net, typed_time  # noqa: E402, F401
+from archive.codec import typed_net, typed_time  # noqa: F401

@@ -27,7 +27,12 @@ import numpy as np
 from archive.codec.framing import Reader, Writer
 from archive.codec.registry import register
 from archive.codec.strings import decode_int, encode_int
-from archive.codec.time_layout import MAX_LAYOUT, compile_layout, parse_values, render_values
+from archive.codec.time_layout import (
+    MAX_LAYOUT,
+    compile_layout,
+    parse_values,
+    render_values,
+)
 from archive.codec.typed_strings import TIME, TypedString, strided
 from archive.errors import CorruptChunkError
 

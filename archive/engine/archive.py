@@ -65,6 +65,7 @@ class Archive:
         try:
             self.settings = self._settings(requested)
             self._view = self._load_view()
+            self.store.on_grow.append(lambda: self._view is not None and self._view.drop_txn())
             if mode == "a":
                 housekeeping.trim_tails(self.path, self._view)
                 self._writer = Writer(self.path, self.store, self._view, self.settings)
@@ -96,7 +97,7 @@ class Archive:
 
     def _load_view(self) -> View:
         for _attempt in range(5):
-            txn = self.store.env.begin()
+            txn = self.store.begin()
             view = View.load(self.store, self.path, txn)
             stale = any(fv.error for fv in view.files.values())
             if not stale or self.store.env.info()["last_txnid"] == txn.id():
@@ -169,7 +170,7 @@ class Archive:
         self._check_open()
         if self._writer is not None and k in self._writer.p.keys:
             return self._writer.p.keys[k]
-        raw = self._view.txn.get(k, db=self.store.db["keys"])
+        raw = self._view.get_txn().get(k, db=self.store.db["keys"])
         return None if raw is None else int.from_bytes(raw, "little")
 
     def _key_row(self, k: bytes) -> int | None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import glob as _glob
 import os
 from bisect import bisect_right
+from collections.abc import Iterable, Iterator
 from itertools import accumulate, chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -98,7 +99,9 @@ def select_groups(ar: Archive, expr: Expr | None, g0: int = 0, g1: int | None = 
         keep = np.flatnonzero(_select(ar, reader, local, expr, redirected))
         if not len(keep):
             continue
-        moved_out = {j: redirected[i] for j, i in enumerate(keep.tolist()) if i in redirected}
+        moved_out = {}
+        if redirected:
+            moved_out = {j: redirected[i] for j, i in enumerate(keep.tolist()) if i in redirected}
         yield Selection(g, reader, local[keep], moved_out)
 
 
@@ -243,7 +246,7 @@ class ManyArchives:
         return np.concatenate([a.astype(object) for a in parts])
 
     def to_arrow(self, columns: Iterable[str | tuple] | None = None, where: str | None = None,
-                 batch_rows: int | None = None) -> "pa.RecordBatchReader":
+                 batch_rows: int | None = None) -> pa.RecordBatchReader:
         """A RecordBatchReader over all archives, with one schema inferred from all of them."""
         from archive.arrow import to_arrow
         self._check_open()
@@ -276,10 +279,10 @@ class ManyArchives:
         for ar in archives:
             ar.close()
 
-    def __enter__(self) -> "ManyArchives":
+    def __enter__(self) -> ManyArchives:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

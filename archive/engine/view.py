@@ -196,7 +196,18 @@ class View:
         """After the writer's commit: read keys and statistics from the new commit."""
         if self.txn is not None:
             self.txn.abort()
-        self.txn = self.store.env.begin()
+        self.txn = self.store.begin()
+
+    def drop_txn(self) -> None:
+        """Give the transaction up (the map is about to grow); the next lookup renews it."""
+        if self.txn is not None:
+            self.txn.abort()
+            self.txn = None
+
+    def get_txn(self) -> lmdb.Transaction:
+        if self.txn is None:
+            self.txn = self.store.begin()
+        return self.txn
 
     def add_column(self, cid: int, path: NodePath, slot: str) -> None:
         self.columns.append((path, slot))
@@ -226,7 +237,7 @@ class View:
         """Statistics of each chunk of a column in a group (reads the view's transaction)."""
         out = []
         db = self.store.db["colchunks"]
-        with self.txn.cursor(db=db) as cur:
+        with self.get_txn().cursor(db=db) as cur:
             prefix = U32.pack(col) + U64.pack(group)
             if cur.set_range(prefix):
                 for k, raw in cur:

@@ -20,13 +20,18 @@ redirect      slot row u64                          content row u64
 
 Writers call :meth:`IndexStore.write` with a function that performs all puts of one commit;
 on ``MapFullError`` the map is doubled and the function re-run in a fresh transaction, so users
-never see a full map.  Readers adopt a map grown by another process transparently.
+never see a full map.  Readers adopt a map grown by another process transparently; within one
+process every handle of an archive shares one environment, and handles holding a long-lived
+read transaction drop it (``on_grow``) before the map is resized.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import weakref
 from pathlib import Path
-from typing import Callable, Final, Iterator, TypeVar
+from typing import Any, Callable, Final, Iterator, TypeVar
 
 import lmdb
 
@@ -38,43 +43,87 @@ INITIAL_MAP: Final = 64 << 20
 T = TypeVar("T")
 
 
+class _Shared:
+    """One LMDB environment per index directory per process (LMDB forbids opening the same
+    environment twice in a process: its locks are per process, so closing one handle would
+    break the other).  Handles share it and it closes with the last one."""
+
+    def __init__(self, env: lmdb.Environment, db: dict[str, Any]) -> None:
+        self.env = env
+        self.db = db
+        self.stores: "weakref.WeakSet[IndexStore]" = weakref.WeakSet()
+        self.refs = 0
+
+
+_SHARED: dict[tuple[int, int], _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _open_env(path: Path, create: bool) -> _Shared:
+    writable = os.access(path, os.W_OK) if path.exists() else create
+    try:
+        env = lmdb.open(
+            str(path), subdir=True, max_dbs=len(DBS) + 1, map_size=INITIAL_MAP,
+            readonly=not writable, create=create, readahead=False, meminit=False,
+            max_readers=1024,
+        )
+    except lmdb.Error as e:
+        raise ArchiveError(f"cannot open the index at {path}: {e}") from e
+    env.set_mapsize(0)  # adopt a map another process has grown
+    db = {}
+    for name in DBS:
+        try:
+            # Without an explicit txn: a handle opened inside a read-only txn would die with it.
+            db[name] = env.open_db(name.encode(), create=create)
+        except (lmdb.NotFoundError, lmdb.ReadonlyError):
+            env.close()
+            raise ArchiveError(
+                f"the index at {path} lacks the {name!r} table: not an archive, or "
+                "written by an incompatible version"
+            ) from None
+    return _Shared(env, db)
+
+
 class IndexStore:
     """Opens ``<archive>/index`` (an LMDB environment) and hands out transactions."""
 
     def __init__(self, directory: Path, readonly: bool) -> None:
         path = directory / "index"
         self.readonly = readonly
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
         try:
-            self.env = lmdb.open(
-                str(path), subdir=True, max_dbs=len(DBS) + 1, map_size=INITIAL_MAP,
-                readonly=readonly, create=not readonly, readahead=False, meminit=False,
-                max_readers=1024,
-            )
-        except lmdb.Error as e:
-            raise ArchiveError(f"cannot open the index at {path}: {e}") from e
-        if readonly:
-            # The writer may have grown the map; adopt its size.
+            st = os.stat(path)
+        except OSError as e:
+            raise ArchiveError(f"cannot open the index at {path}: {e.strerror}") from e
+        key = (st.st_dev, st.st_ino)
+        with _SHARED_LOCK:
+            shared = _SHARED.get(key)
+            if shared is None:
+                shared = _SHARED[key] = _open_env(path, create=not readonly)
+            elif not readonly and shared.env.flags()["readonly"]:
+                raise ArchiveError(f"the index at {path} is not writable")
+            shared.refs += 1
+            shared.stores.add(self)
+        self._key = key
+        self._shared = shared
+        self.env = shared.env
+        self.db = shared.db
+        #: called before the map grows: holders of long-lived read txns must drop them
+        self.on_grow: list[Callable[[], None]] = []
+
+    def begin(self) -> lmdb.Transaction:
+        """A read transaction that outlives the call (the caller aborts it)."""
+        try:
+            return self.env.begin(buffers=False)
+        except lmdb.MapResizedError:
             self.env.set_mapsize(0)
-        self.db = {}
-        for name in DBS:
-            try:
-                # Without an explicit txn: a handle opened inside a read-only txn would die with it.
-                self.db[name] = self.env.open_db(name.encode(), create=not readonly)
-            except lmdb.NotFoundError:
-                self.env.close()
-                raise ArchiveError(
-                    f"the index at {path} lacks the {name!r} table: not an archive, or "
-                    "written by an incompatible version"
-                ) from None
+            return self.env.begin(buffers=False)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
         """A read-only snapshot transaction (consistent view of one commit)."""
-        try:
-            txn = self.env.begin(buffers=False)
-        except lmdb.MapResizedError:
-            self.env.set_mapsize(0)
-            txn = self.env.begin(buffers=False)
+        txn = self.begin()
         try:
             yield txn
         finally:
@@ -90,6 +139,10 @@ class IndexStore:
                 return result
             except lmdb.MapFullError:
                 txn.abort()
+                # No transaction of this process may be open while the map is resized.
+                for store in list(self._shared.stores):
+                    for drop in store.on_grow:
+                        drop()
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
             except BaseException:
                 txn.abort()
@@ -99,4 +152,13 @@ class IndexStore:
         return int(self.env.info()["map_size"])
 
     def close(self) -> None:
-        self.env.close()
+        """Release this handle; the environment closes with the last one in the process."""
+        if self._shared is None:
+            return
+        with _SHARED_LOCK:
+            self._shared.refs -= 1
+            self._shared.stores.discard(self)
+            if self._shared.refs == 0:
+                del _SHARED[self._key]
+                self._shared.env.close()
+        self._shared = None

@@ -15,6 +15,7 @@ import io
 import pstats
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--gets", type=int, default=100)
     ap.add_argument("--top", type=int, default=8)
-    ap.add_argument("--out", type=Path, default=Path("bench-out"))
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "archive-bench")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     ds = datasets.load([a.dataset], a.records)[0]
