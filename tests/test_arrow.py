@@ -226,3 +226,13 @@ def test_many_archives_one_schema(tmp_path):
                         {"x": '"three"', "s": "c", "only1": None, "f": 1.5}]
         got = m.to_arrow(["s"], where='s != "b"').read_all()
         assert got.schema.names == ["s"] and got.column("s").to_pylist() == ["a", "c"]
+
+
+def test_polars_reads_a_reader(tmp_path):
+    pl = pytest.importorskip("polars")
+    recs = [{"q": "ab"[i % 2], "n": i, "l": [i] * (i % 3), "m": i if i % 2 else "s"} for i in range(50)]
+    with _archive(tmp_path / "a", recs, group_rows=8) as ar:
+        df = pl.from_arrow(ar.to_arrow(where="n >= 10"))
+        assert df.shape == (40, 4) and df["n"].sum() == sum(range(10, 50))
+        assert df.filter(pl.col("q") == "a")["l"].list.len().sum() == sum(i % 3 for i in range(10, 50, 2))
+        assert df["m"].to_list()[:2] == ['"s"', "11"]

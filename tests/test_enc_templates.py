@@ -35,12 +35,12 @@ def arr(items) -> np.ndarray:
 def forced():
     """Make the encoding apply to anything (it declines unrepetitive columns by default)."""
     cls = tpl.TemplateEncoding
-    saved = cls.min_rows, cls.max_template_ratio
-    cls.min_rows, cls.max_template_ratio = 0, float("inf")
+    saved = cls.min_rows, cls.max_template_ratio, cls.min_avg_len
+    cls.min_rows, cls.max_template_ratio, cls.min_avg_len = 0, float("inf"), 0.0
     try:
         yield
     finally:
-        cls.min_rows, cls.max_template_ratio = saved
+        cls.min_rows, cls.max_template_ratio, cls.min_avg_len = saved
 
 
 def roundtrip(kind, items) -> bytes:
@@ -174,7 +174,11 @@ def test_declines_unrepetitive_and_tiny_columns():
     rng = random.Random(1)
     unique = ["".join(rng.choice("abcdefghij ") for _ in range(30)) for _ in range(100)]
     assert enc.encode(arr(unique), "str", 0) is None
-    assert enc.encode(arr(["x 1"] * 100), "str", 1) is None  # never inside another payload
+    assert enc.encode(arr(["log line 1"] * 100), "str", 1) is None  # never inside a payload
+    assert enc.encode(arr(["GET", "POST 1"] * 100), "str", 0) is None  # short values
+    many = ["".join(rng.choice("abcdefghij ") for _ in range(30)) for _ in range(600)]
+    assert enc.encode(arr(many), "str", 0) is None  # the probe of the head declines
+    assert enc.encode(arr(["log line 1"] * 100), "str", 0) is not None
 
 
 def _loghub(shared_data):

@@ -45,6 +45,9 @@ DTYPES: Final[dict[str, np.dtype]] = {
 MAX_DEPTH: Final = 8
 #: Columns longer than this are estimated on a sample rather than whole.
 SAMPLE_THRESHOLD: Final = 4096
+#: Columns this short skip selection: the kind's fallback encoding (the first registered for
+#: the kind, which must apply to any column) is within a few bytes of the best.
+FEW: Final = 8
 #: Columns this short are scored by payload length alone: compressing each candidate would
 #: cost far more than the few bytes it could tell apart.
 TINY: Final = 64
@@ -57,7 +60,8 @@ class Encoding(ABC):
     """One way of laying out a column of one or more kinds.
 
     Subclasses set ``codec_id`` (stable forever: it is written into data), ``name`` and
-    ``kinds``.  ``encode`` returns the body (without the id byte) or ``None`` when the encoding
+    ``kinds``.  The first encoding registered for a kind is its fallback and must encode any
+    column of that kind.  ``encode`` returns the body (without the id byte) or ``None`` when the encoding
     does not apply to these values.  ``decode`` must return exactly ``count`` values of the
     kind's dtype, raise :class:`CorruptChunkError` for anything malformed, and never allocate
     more than the sizes it has checked against ``count`` and the bytes it was given.
@@ -138,6 +142,11 @@ def encode_values(
     if depth > MAX_DEPTH:
         raise ValueError(f"sub-column nesting deeper than {MAX_DEPTH}")
     values = np.asarray(values, dtype=DTYPES[kind])
+    if only is None and len(values) <= FEW and _BY_KIND[kind]:
+        fallback = _BY_KIND[kind][0]
+        body = fallback.encode(values, kind, depth)
+        if body is not None:
+            return bytes((fallback.codec_id,)) + body
     candidates = [e for e in _BY_KIND[kind] if only is None or e.codec_id in only]
     if not candidates:
         raise ValueError(f"no encoding registered for kind {kind!r} (only={only})")

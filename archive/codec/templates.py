@@ -52,7 +52,7 @@ alone says which lines match.
 """
 from __future__ import annotations
 
-from itertools import repeat
+from itertools import accumulate, chain, repeat
 from typing import Final
 
 import numpy as np
@@ -175,7 +175,7 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     first = lists[0][0]
     if all(raw.count(first) == len(raw) for raw in lists) and not ops.reserved(first):
         return ("const", first)
-    flat = lists[0] if len(lists) == 1 else [v for raw in lists for v in raw]
+    flat = lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
     got = None
     if untyped:
         got = _try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16) or _try_digits(flat, ops)
@@ -186,7 +186,8 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     typ, width, arr = got
     if len(lists) == 1:
         return typ, width, [arr]
-    return typ, width, np.split(arr, np.cumsum([len(raw) for raw in lists[:-1]]), axis=-1)
+    ends = list(accumulate(map(len, lists)))
+    return typ, width, [arr[..., e - len(raw) : e] for e, raw in zip(ends, lists)]
 
 
 # --------------------------------------------------------------------------- encoder
@@ -205,17 +206,23 @@ def _finalize(groups: list[Group], ops: Ops):
     for gi, (g, pos) in enumerate(zip(groups, positions)):
         for j, p in enumerate(pos):
             analysis.setdefault(g.skeleton[: p + 1], []).append((gi, j))
-    decided: dict[tuple[int, int], tuple] = {}
+    decided: list[list] = [[None] * len(pos) for pos in positions]
+    ph_var = ops.ph_var
     for key, members in analysis.items():
-        untyped = key[-1:] == ops.ph_var
-        res = _type_column([groups[gi].slots[j] for gi, j in members], untyped, ops)
+        if len(members) == 1:
+            gi, j = members[0]
+            raw = groups[gi].slots[j]
+            if len(raw) == 1 and not ops.reserved(raw[0]):  # one line: template text
+                decided[gi][j] = ("const", raw[0])
+                continue
+        res = _type_column([groups[gi].slots[j] for gi, j in members], key[-1:] == ph_var, ops)
         if res[0] == "const":
-            for m in members:
-                decided[m] = res
+            for gi, j in members:
+                decided[gi][j] = res
         else:
             typ, width, arrays = res
-            for m, a in zip(members, arrays):
-                decided[m] = (typ, width, a)
+            for (gi, j), a in zip(members, arrays):
+                decided[gi][j] = (typ, width, a)
     out = []
     params: dict = {}
     for gi, (g, pos) in enumerate(zip(groups, positions)):
@@ -227,7 +234,7 @@ def _finalize(groups: list[Group], ops: Ops):
         for j, p in enumerate(pos):
             pieces.append(skel[start:p])
             start = p + 1
-            d = decided[(gi, j)]
+            d = decided[gi][j]
             if d[0] == "const":
                 pieces.append(d[1])
                 continue
@@ -326,6 +333,11 @@ class TemplateEncoding(Encoding):
 
     #: Decline columns shorter than this, or whose templates are not repeated enough.
     min_rows: int = 8
+    #: Values shorter than this on average are not log lines (the dictionary encodings win).
+    min_avg_len: float = 8.0
+    #: Lines looked at first: too many distinct skeletons among them declines at once.
+    probe_rows: int = 256
+    probe_max_ratio: float = 0.8
     #: Only a top-level column is templated (a template's own str sub-columns never are).
     max_depth: int = 1
     max_template_ratio: float = 0.5
@@ -335,6 +347,11 @@ class TemplateEncoding(Encoding):
         if n < self.min_rows or depth >= self.max_depth:
             return None
         ops = ops_for(kind)
+        head = values[: self.probe_rows]
+        if sum(map(len, head)) < self.min_avg_len * len(head):
+            return None
+        if n > 2 * self.probe_rows and len(mine(head, ops)) > self.probe_max_ratio * len(head):
+            return None  # a cheap look at the head spares non-log columns the full work
         groups = merge(mine(values, ops), ops)
         if len(groups) > self.max_template_ratio * n:
             return None

@@ -156,8 +156,8 @@ class Writer:
 
     def _next_item(self, col: int) -> int:
         n = self.col_next_item.get(col)
-        if n is None and self.start_file is not None:
-            n = 0
+        if n is None and (self.start_file is not None or col >= len(self.view.columns)):
+            n = 0  # a column created by this writer has no chunks yet
         if n is None:
             n = 0
             with self.store.read() as txn, txn.cursor(db=self.store.db["colchunks"]) as cur:
