@@ -10,12 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import archive.codec.bools  # noqa: F401  (register the sub-column encodings)
-import archive.codec.floats  # noqa: F401
-import archive.codec.ints  # noqa: F401
-import archive.codec.strings  # noqa: F401
-import archive.codec.typed_strings  # noqa: F401
-from archive.codec import templates as tpl
+from archive.codec import templates as tpl  # the package registers every encoding
 from archive.codec.chunk import decode_chunk, encode_chunk
 from archive.codec.framing import Writer
 from archive.codec.logparse import STR_OPS, merge, mine

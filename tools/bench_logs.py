@@ -32,15 +32,9 @@ import zstandard
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import archive.codec.bools  # noqa: E402,F401  (register every encoding: selection is real)
-import archive.codec.floats  # noqa: E402,F401
-import archive.codec.ints  # noqa: E402,F401
-import archive.codec.strings  # noqa: E402,F401
-import archive.codec.templates  # noqa: E402,F401
-import archive.codec.typed_strings  # noqa: E402,F401
-from archive.codec import registry  # noqa: E402
-from archive.codec.chunk import chunk_payload, decode_chunk, encode_chunk  # noqa: E402
-from archive.codec.templates import payload_templates  # noqa: E402
+from archive.codec import registry
+from archive.codec.chunk import chunk_payload, decode_chunk, encode_chunk
+from archive.codec.templates import payload_templates
 
 
 def load_lines(path: Path) -> tuple[str, np.ndarray]:

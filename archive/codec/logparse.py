@@ -37,8 +37,8 @@ character and a parameter character (``chr(0x30 + p)``):
 from __future__ import annotations
 
 import re
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Final
 
 import numpy as np
@@ -54,6 +54,8 @@ PH_DSTR: Final = "\x16"
 PH_VAR: Final = "\x10"
 PARAM_BASE: Final = 0x30
 MAX_WIDTH: Final = 20
+#: An int placeholder parameter above this is a space-padded width (``%{p - SPACE_PAD}d``).
+SPACE_PAD: Final = 32
 MAX_REF: Final = 64
 #: A group of at least this many lines is not merged at a unit that holds numeric variables.
 KEEP_TYPED_ROWS: Final = 4
@@ -64,8 +66,9 @@ MERGE_MIN_TOTAL: Final = 16
 
 _W = "0-9A-Za-z"
 VAR_PATTERN: Final = (
-    r"((?=[-0-9A-Fa-f\x10-\x17])(?:[\x10-\x17]+"
+    r"((?=[-0-9A-Fa-f\x10-\x17 ])(?:[\x10-\x17]+"
     rf"|(?<![{_W}])-?[0-9]+(?![{_W}])"
+    rf"|(?<= ) +[0-9]+(?![{_W}])"
     rf"|(?<![{_W}])(?=[A-Fa-f]*[0-9])[0-9A-Fa-f]+(?![{_W}])"
     rf"|(?<=0[xX])[0-9A-Fa-f]+(?![{_W}])"
     r"|(?!0[xX][0-9A-Fa-f])[0-9]+))"
@@ -83,7 +86,7 @@ class Ops:
         self.split = re.compile(c(VAR_PATTERN)).split
         self.ws_split = re.compile(c(r"(\s+)")).split
         self.ph_split = re.compile(c("([\x10-\x15])")).split
-        self.tpl_split = re.compile(c("([\x11-\x16].)"), re.S).split
+        self.tpl_split = re.compile(c("([\x11-\x16].)"), re.DOTALL).split
         self.reserved = re.compile(c("[\x10-\x17]")).search
         self.empty = c("")
         self.ph_var = c(PH_VAR)
@@ -96,6 +99,9 @@ class Ops:
         self.dec_only = re.compile(c(r"[-0-9]*\Z")).match
         self.hex_only = re.compile(c(r"[0-9A-Fa-f]*\Z")).match
         self.digits_only = re.compile(c(r"[0-9]*\Z")).match
+        self.has_space = re.compile(c(" ")).search
+        space = c(" ")
+        self.lstrip_space = lambda t: t.lstrip(space)
 
     def to_bytes(self, t: str | bytes) -> bytes:
         return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value]
@@ -361,7 +367,7 @@ def parse_template(t: str | bytes, ops: Ops) -> tuple[list, list[tuple[str, int]
         elif typ in (PH_STR, PH_DSTR):
             if param != 0:
                 raise ValueError("free-text placeholder with a parameter")
-        elif not 1 <= param <= MAX_WIDTH:
+        elif not (1 <= param <= MAX_WIDTH or typ == PH_INT and 1 <= param - SPACE_PAD <= MAX_WIDTH):
             raise ValueError(f"numeric placeholder width {param} outside 1..{MAX_WIDTH}")
     return statics, phs
 

@@ -45,8 +45,8 @@ DTYPES: Final[dict[str, np.dtype]] = {
 MAX_DEPTH: Final = 8
 #: Columns longer than this are estimated on a sample rather than whole.
 SAMPLE_THRESHOLD: Final = 4096
-#: Columns this short skip selection: the kind's fallback encoding (the first registered for
-#: the kind, which must apply to any column) is within a few bytes of the best.
+#: Columns this short are scored as if nested deep, where composite encodings (those with
+#: sub-columns, whose own selection would recurse) decline and only leaf encodings compete.
 FEW: Final = 8
 #: Columns this short are scored by payload length alone: compressing each candidate would
 #: cost far more than the few bytes it could tell apart.
@@ -142,11 +142,10 @@ def encode_values(
     if depth > MAX_DEPTH:
         raise ValueError(f"sub-column nesting deeper than {MAX_DEPTH}")
     values = np.asarray(values, dtype=DTYPES[kind])
-    if only is None and len(values) <= FEW and _BY_KIND[kind]:
-        fallback = _BY_KIND[kind][0]
-        body = fallback.encode(values, kind, depth)
-        if body is not None:
-            return bytes((fallback.codec_id,)) + body
+    if only is None and len(values) <= FEW:
+        scored = _score(_BY_KIND[kind], values, kind, max(depth, MAX_DEPTH - 1))
+        if scored:
+            return bytes((scored[0][2].codec_id,)) + scored[0][3]
     candidates = [e for e in _BY_KIND[kind] if only is None or e.codec_id in only]
     if not candidates:
         raise ValueError(f"no encoding registered for kind {kind!r} (only={only})")
