@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from archive.codec import templates as tpl  # the package registers every encoding
-from archive.codec.chunk import decode_chunk, encode_chunk
+from archive.codec.chunk import chunk_payload, decode_chunk, encode_chunk
 from archive.codec.framing import Writer
 from archive.codec.logparse import STR_OPS, merge, mine
 from archive.codec.registry import decode_values, encode_values
@@ -198,6 +198,7 @@ def test_loghub_roundtrip_and_selection(shared_data):
         chunk = encode_chunk(kind, arr(lines))
         got_kind, out = decode_chunk(chunk)
         assert got_kind == kind and out.tolist() == lines, name
+        assert chunk_payload(chunk)[0] == ID, name  # the selection picks templates for logs
 
 
 _NAMES = ["bob", "amy", "eve", "joe", "ann", "ian", "kim", "lee", "max", "ned"]

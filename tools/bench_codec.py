@@ -74,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import archive.codec  # noqa: E402,F401  (registers the default encodings)
 from archive.codec import registry  # noqa: E402
 from archive.codec.assemble import GroupReader  # noqa: E402
-from archive.codec.chunk import ChunkEncoder, decode_chunk  # noqa: E402
+from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk  # noqa: E402
 from archive.codec.shred import SLOT_KIND, Shredder, to_array  # noqa: E402
 from archive.engine.settings import Settings  # noqa: E402
 from archive.engine.writer import Writer, parent_column  # noqa: E402
@@ -156,13 +156,22 @@ class Encoded:
         return sum(len(c.data) for c in self.chunks)
 
     @property
+    def index_parts(self) -> dict[str, int]:
+        """The index estimate by part (bytes of LMDB keys + values, page overhead excluded)."""
+        n = len(self.chunks)
+        fixed = CHUNK_REF.itemsize + 16 + COLCHUNK_HEAD.size + 16
+        return {
+            "chunk_fixed": n * fixed,  # CHUNK_REF + colchunk key + colchunk head + segtab entry
+            "chunk_stats": sum(c.index_bytes for c in self.chunks) - n * fixed,
+            "groups": len(self.groups) * (8 + GROUP_HEAD.size),
+            "columns": sum(4 + len(json.dumps([list(map(str, p)), s])) for p, s in self.columns),
+            "shapes": sum(8 + len(json.dumps(list(keys)))
+                          for table in self.shredder.shapes.by_node.values() for keys in table),
+        }
+
+    @property
     def index_bytes(self) -> int:
-        per_chunk = sum(c.index_bytes for c in self.chunks)
-        per_group = len(self.groups) * (8 + GROUP_HEAD.size)
-        per_col = sum(4 + len(json.dumps([list(map(str, p)), s])) for p, s in self.columns)
-        per_shape = sum(8 + len(json.dumps(list(keys)))
-                        for table in self.shredder.shapes.by_node.values() for keys in table)
-        return per_chunk + per_group + per_col + per_shape
+        return sum(self.index_parts.values())
 
     @property
     def total_bytes(self) -> int:
@@ -405,6 +414,8 @@ def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[i
     row["columns"] = len(e.columns)
     row["ours_chunk_bytes"] = e.chunk_bytes
     row["ours_index_bytes"] = e.index_bytes
+    row["ours_index_parts"] = e.index_parts
+    row["ours_chunk_headers"] = len(e.chunks) * HEADER_SIZE
     row["ours_bytes"] = e.total_bytes
     row["ours_level"] = s.zstd_level
     peer = min(row["zstd19_bytes"], row["parquet_bytes"])
@@ -464,7 +475,11 @@ def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
         peer = min(r["zstd19_bytes"], r["parquet_bytes"])
         flags = [f"size {'OK' if r['size_ok'] else 'MISS'} ({r['ours_vs_min_peer']:.2f})",
                  f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
-        notes = [f"index {r['ours_index_bytes']:,} B in {r['chunks']} chunks/{r['columns']} cols",
+        ip = r["ours_index_parts"]
+        notes = [f"chunks only /min {r['ours_chunk_bytes'] / peer:.2f}",
+                 f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: fixed {ip['chunk_fixed']:,}"
+                 f" + stats {ip['chunk_stats']:,}; {r['columns']} column defs {ip['columns']:,};"
+                 f" shapes {ip['shapes']:,})",
                  f"parquet via {r['parquet_via']}"]
         if r["pyarrow_json_parquet_error"]:
             notes.append(f"pyarrow json: {r['pyarrow_json_parquet_error']}")

@@ -1,6 +1,6 @@
 """Where a set's bytes go: per-column breakdown of our encoding, next to Parquet's.
 
-``.venv/bin/python tools/codec_report.py SET [--top N] [--alt N] [--profile] [--json OUT]``
+``.venv/bin/python tools/codec_report.py SET [--top N] [--alt N] [--ablate] [--profile] [--json OUT]``
 (SET as in ``tools/bench_codec.py``; ``--register typed_strings,templates`` for a what-if).
 
 1. **Columns** (``path:slot``) by stored bytes, over all groups, with the engine's default
@@ -16,7 +16,9 @@
    default level, per group, summed: the bytes the sampling choice loses against the best
    single candidate, plus zstd-19 of the values as newline-joined text (a "just zstd it"
    reference) for string columns; the total is the *selection regret*.
-4. ``--profile``: cProfile of encode (shred+encode) and decode (chunks+assemble), top entries
+4. ``--ablate``: every non-fallback encoding removed in turn (this process only): the chunk
+   bytes it saves and the encode CPU time it costs on this set.
+5. ``--profile``: cProfile of encode (shred+encode) and decode (chunks+assemble), top entries
    by internal time.
 """
 from __future__ import annotations
@@ -200,6 +202,43 @@ def alternatives(records: list, s: Settings, e: bc.Encoded, cids: list[tuple]) -
     return out
 
 
+def ablate(records: list, s: Settings, repeat: int = 2) -> list[dict]:
+    """Each non-fallback encoding removed in turn: bytes and encode CPU time it is worth.
+
+    The encoding is taken out of its kinds' candidate lists (``registry._BY_KIND``) in this
+    process only; encode time is the encode phase (``to_array`` + selection + encode + zstd),
+    best of ``repeat``.
+    """
+    def run() -> tuple[int, float]:
+        best = None
+        for _ in range(repeat):
+            e = bc.encode_records(records, s, stats=False)
+            best = e.t_encode if best is None else min(best, e.t_encode)
+        return e.chunk_bytes, best
+
+    base_bytes, base_t = run()
+    out = [{"encoding": "(all)", "bytes": base_bytes, "encode_s": base_t}]
+    by_kind = registry._BY_KIND
+    for enc in registry.registered():
+        kinds = [k for k in enc.kinds if by_kind[k] and by_kind[k][0] is not enc]
+        if not kinds:
+            continue  # a fallback: cannot be removed
+        saved = {k: list(by_kind[k]) for k in kinds}
+        try:
+            for k in kinds:
+                by_kind[k].remove(enc)
+            b, t = run()
+        except ValueError as err:  # another encoding asks for this one by id (``only=``)
+            out.append({"encoding": enc.name, "error": str(err)[:80]})
+            continue
+        finally:
+            for k in kinds:
+                by_kind[k][:] = saved[k]
+        out.append({"encoding": enc.name, "bytes": b, "encode_s": t,
+                    "saves_bytes": b - base_bytes, "costs_s": base_t - t})
+    return out
+
+
 def profile(records: list, s: Settings, top: int) -> dict[str, str]:
     out = {}
     pr = cProfile.Profile()
@@ -226,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=25, help="columns listed")
     ap.add_argument("--alt", type=int, default=10,
                     help="columns tried with every candidate (biggest first; -1: all)")
+    ap.add_argument("--ablate", action="store_true",
+                    help="re-encode with each encoding removed: bytes saved / encode time cost")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--profile-top", type=int, default=20)
     ap.add_argument("--register", default="")
@@ -285,6 +326,21 @@ def main(argv: list[str] | None = None) -> int:
         lost = sum(max(a["lost"], 0) for a in alts)
         print(f"  selection regret over {len(alts)} columns: {lost:,} B "
               f"({lost / (total + e.index_bytes):.1%} of ours) lost to the sampling choice")
+    abl: list[dict] = []
+    if args.ablate:
+        abl = ablate(records, s)
+        base = abl[0]
+        nb = len(bc.json_lines(records))
+        print(f"\nablation: each encoding removed in turn (chunk bytes; encode phase CPU s, best of 2;"
+              f" all registered: {base['bytes']:,} B, {base['encode_s']:.3f} s ="
+              f" {nb / 1e6 / base['encode_s']:.1f} MB/s)")
+        print(f"{'encoding':<16}{'bytes without':>14}{'it saves B':>12}{'saves %':>9}{'it costs s':>12}{'costs %':>9}")
+        for a in sorted(abl[1:], key=lambda a: -a.get("saves_bytes", -1)):
+            if "error" in a:
+                print(f"{a['encoding']:<16} cannot be removed: {a['error']}")
+                continue
+            print(f"{a['encoding']:<16}{a['bytes']:>14,}{a['saves_bytes']:>12,}{a['saves_bytes'] / base['bytes']:>9.2%}"
+                  f"{a['costs_s']:>12.3f}{a['costs_s'] / base['encode_s']:>9.1%}")
     prof = {}
     if args.profile:
         prof = profile(records, s, args.profile_top)
@@ -298,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"set": args.set, "columns": rows, "index_bytes": e.index_bytes,
                                          "parquet_fields": pq_cols, "parquet_bytes": pq_total,
                                          "ours_fields": {str(k): v for k, v in ours_field.items()},
-                                         "alternatives": alts, "profile": prof}, indent=1))
+                                         "alternatives": alts, "ablation": abl, "profile": prof},
+                                        indent=1))
     return 0
 
 

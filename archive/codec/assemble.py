@@ -19,6 +19,7 @@ from typing import Any, Callable, Final, Iterable, Mapping
 
 import numpy as np
 
+from archive.codec.lazy import Column
 from archive.codec.registry import DTYPES
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
 from archive.errors import CorruptChunkError
@@ -57,7 +58,9 @@ class GroupReader:
     """Rebuilds records of one group of ``n`` records from its columns.
 
     ``fetch(column_id)`` returns the decoded values of a column in this group, or ``None``
-    when the group has no chunk for it; ``shapes(path)`` returns the shape table (key tuples
+    when the group has no chunk for it (``str``/``bytes`` columns may be a
+    :class:`~archive.codec.lazy.LazyColumn`: they are only ever sliced or indexed by integer
+    arrays, so only the values read are built); ``shapes(path)`` returns the shape table (key tuples
     by id) of a dict node.
     """
 
@@ -67,20 +70,20 @@ class GroupReader:
         return cls(n, lambda cid: to_array(cid[1], columns[cid]) if cid in columns else None,
                    shapes.shapes)
 
-    def __init__(self, n: int, fetch: Callable[[ColumnId], np.ndarray | None],
+    def __init__(self, n: int, fetch: Callable[[ColumnId], Column | None],
                  shapes: Callable[[Path], list[tuple[str, ...]]]) -> None:
         self.n = n
         self._fetch = fetch
         self._shapes = shapes
         self._cache: dict[Any, Any] = {}
-        self._preloaded: dict[ColumnId, np.ndarray] = {}
+        self._preloaded: dict[ColumnId, Column] = {}
 
-    def preload(self, columns: Mapping[ColumnId, np.ndarray]) -> None:
+    def preload(self, columns: Mapping[ColumnId, Column]) -> None:
         """Hand over columns decoded in a batch; ``col`` uses them instead of calling fetch."""
         self._preloaded.update(columns)
 
     # --- columns and derived arrays -------------------------------------------------------
-    def col(self, path: Path, slot: str) -> np.ndarray:
+    def col(self, path: Path, slot: str) -> Column:
         key = (path, slot)
         arr = self._cache.get(key)
         if arr is None:
@@ -92,7 +95,7 @@ class GroupReader:
             self._cache[key] = arr
         return arr
 
-    def _need(self, path: Path, slot: str, hi: int) -> np.ndarray:
+    def _need(self, path: Path, slot: str, hi: int) -> Column:
         arr = self.col(path, slot)
         if len(arr) < hi:
             raise CorruptChunkError(

@@ -25,7 +25,8 @@ from typing import Final
 import numpy as np
 import zstandard
 
-from archive.codec.registry import KINDS, Kind, decode_values, encode_values
+from archive.codec.lazy import Column
+from archive.codec.registry import KINDS, Kind, decode_values, decode_values_lazy, encode_values
 from archive.errors import CorruptChunkError
 
 MAGIC: Final = b"\x89AC1"
@@ -158,3 +159,11 @@ def decode_payload(header: ChunkHeader, payload: bytes | memoryview) -> np.ndarr
     if len(payload) != header.raw_len:
         raise CorruptChunkError(f"payload is {len(payload)} bytes, header says {header.raw_len}")
     return decode_values(header.kind, payload, header.count)
+
+
+def decode_payload_lazy(header: ChunkHeader, payload: bytes | memoryview) -> Column:
+    """:func:`decode_payload`, with ``str``/``bytes`` values built only for the rows read
+    (see :func:`archive.codec.registry.decode_values_lazy`); defects still raise here."""
+    if len(payload) != header.raw_len:
+        raise CorruptChunkError(f"payload is {len(payload)} bytes, header says {header.raw_len}")
+    return decode_values_lazy(header.kind, payload, header.count)

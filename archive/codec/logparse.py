@@ -54,8 +54,6 @@ PH_DSTR: Final = "\x16"
 PH_VAR: Final = "\x10"
 PARAM_BASE: Final = 0x30
 MAX_WIDTH: Final = 20
-#: An int placeholder parameter above this is a space-padded width (``%{p - SPACE_PAD}d``).
-SPACE_PAD: Final = 32
 MAX_REF: Final = 64
 #: A group of at least this many lines is not merged at a unit that holds numeric variables.
 KEEP_TYPED_ROWS: Final = 4
@@ -66,9 +64,8 @@ MERGE_MIN_TOTAL: Final = 16
 
 _W = "0-9A-Za-z"
 VAR_PATTERN: Final = (
-    r"((?=[-0-9A-Fa-f\x10-\x17 ])(?:[\x10-\x17]+"
+    r"((?=[-0-9A-Fa-f\x10-\x17])(?:[\x10-\x17]+"
     rf"|(?<![{_W}])-?[0-9]+(?![{_W}])"
-    rf"|(?<= ) +[0-9]+(?![{_W}])"
     rf"|(?<![{_W}])(?=[A-Fa-f]*[0-9])[0-9A-Fa-f]+(?![{_W}])"
     rf"|(?<=0[xX])[0-9A-Fa-f]+(?![{_W}])"
     r"|(?!0[xX][0-9A-Fa-f])[0-9]+))"
@@ -99,9 +96,6 @@ class Ops:
         self.dec_only = re.compile(c(r"[-0-9]*\Z")).match
         self.hex_only = re.compile(c(r"[0-9A-Fa-f]*\Z")).match
         self.digits_only = re.compile(c(r"[0-9]*\Z")).match
-        self.has_space = re.compile(c(" ")).search
-        space = c(" ")
-        self.lstrip_space = lambda t: t.lstrip(space)
 
     def to_bytes(self, t: str | bytes) -> bytes:
         return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value]
@@ -173,7 +167,7 @@ def mine(values, ops: Ops) -> list[Group]:
 
 
 def _mine_lines(vals: list, ops: Ops) -> list[Group]:
-    """Per-line fallback of :func:`mine` for lines that hold every separator candidate."""
+    """Per-line fallback of :func:`mine` when some line holds the separator (a newline)."""
     split, join = ops.split, ops.ph_var.join
     index: dict = {}
     per: list[list] = []
@@ -367,7 +361,7 @@ def parse_template(t: str | bytes, ops: Ops) -> tuple[list, list[tuple[str, int]
         elif typ in (PH_STR, PH_DSTR):
             if param != 0:
                 raise ValueError("free-text placeholder with a parameter")
-        elif not (1 <= param <= MAX_WIDTH or typ == PH_INT and 1 <= param - SPACE_PAD <= MAX_WIDTH):
+        elif not 1 <= param <= MAX_WIDTH:
             raise ValueError(f"numeric placeholder width {param} outside 1..{MAX_WIDTH}")
     return statics, phs
 

@@ -23,12 +23,13 @@ are tried on the whole column smallest-estimate first until one encodes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, cast
 
 import numpy as np
 import zstandard
 
 from archive.codec.framing import Reader
+from archive.codec.lazy import Column
 from archive.errors import CorruptChunkError
 
 Kind = Literal["int", "float", "bool", "str", "bytes"]
@@ -65,6 +66,11 @@ class Encoding(ABC):
     does not apply to these values.  ``decode`` must return exactly ``count`` values of the
     kind's dtype, raise :class:`CorruptChunkError` for anything malformed, and never allocate
     more than the sizes it has checked against ``count`` and the bytes it was given.
+
+    ``decode_lazy`` may instead return a :class:`~archive.codec.lazy.LazyColumn` that builds
+    values only for the rows asked for.  It must read the same bytes and make every check
+    ``decode`` makes before returning, so that reading the column never finds a defect
+    ``decode`` would have raised for; the default decodes eagerly.
     """
 
     codec_id: ClassVar[int]
@@ -76,6 +82,9 @@ class Encoding(ABC):
 
     @abstractmethod
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray: ...
+
+    def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> Column:
+        return self.decode(r, count, kind, depth)
 
 
 _BY_ID: dict[int, Encoding] = {}
@@ -169,6 +178,18 @@ def encode_values(
 
 def decode_values(kind: Kind, payload: bytes | memoryview, count: int, depth: int = 0) -> np.ndarray:
     """Decode a payload made by :func:`encode_values`; exactly ``count`` values or an error."""
+    return cast(np.ndarray, _decode(kind, payload, count, depth, lazy=False))
+
+
+def decode_values_lazy(kind: Kind, payload: bytes | memoryview, count: int, depth: int = 0) -> Column:
+    """Like :func:`decode_values`, but a ``str``/``bytes`` column may come back as a
+    :class:`~archive.codec.lazy.LazyColumn` (the encoding's ``decode_lazy``).  The payload is
+    checked as fully as by :func:`decode_values`: a defect raises here, not when rows are read.
+    """
+    return _decode(kind, payload, count, depth, lazy=kind in ("str", "bytes"))
+
+
+def _decode(kind: Kind, payload: bytes | memoryview, count: int, depth: int, lazy: bool) -> Column:
     if depth > MAX_DEPTH:
         raise CorruptChunkError(f"sub-columns nested deeper than {MAX_DEPTH}")
     r = Reader(payload)
@@ -176,7 +197,7 @@ def decode_values(kind: Kind, payload: bytes | memoryview, count: int, depth: in
     if kind not in enc.kinds:
         raise CorruptChunkError(f"encoding {enc.name} (id {enc.codec_id}) cannot hold {kind} values")
     try:
-        out = enc.decode(r, count, kind, depth)
+        out = (enc.decode_lazy if lazy else enc.decode)(r, count, kind, depth)
     except CorruptChunkError:
         raise
     except (ValueError, TypeError, IndexError, OverflowError, UnicodeDecodeError, MemoryError) as e:

@@ -31,10 +31,12 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.lazy import Column, LazyColumn, objects
 from archive.codec.registry import (
     Encoding,
     Kind,
     decode_values,
+    decode_values_lazy,
     encode_values,
     register,
 )
@@ -54,11 +56,6 @@ _SURR: Final = "surrogatepass"
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def objects(items: list, n: int | None = None) -> np.ndarray:
-    """A 1-d object array of these items (never a 2-d array, whatever the items are)."""
-    return np.fromiter(items, dtype=object, count=len(items) if n is None else n)
 
 
 def utf8(s: str) -> bytes:
@@ -87,26 +84,74 @@ def check_lengths(lens: np.ndarray, total: int) -> None:
         raise CorruptChunkError(f"value lengths sum to {s}, data holds {total}")
 
 
-def split(data: bytes | memoryview, lens: np.ndarray, kind: Kind) -> np.ndarray:
-    """Cut a concatenation back into values (``lens`` in code points for str, else bytes)."""
-    raw = bytes(data)
-    n = len(lens)
-    if b"\0" not in raw and raw.isascii():
-        # Code points are bytes: put a NUL after each value and let split() make the objects.
-        check_lengths(lens, len(raw))
-        if n == 0:
-            return objects([], 0)
-        sep = np.zeros(len(raw) + n, dtype=np.uint8)
-        keep = np.ones(len(raw) + n, dtype=bool)
-        keep[np.cumsum(lens) + np.arange(n)] = False
-        sep[keep] = np.frombuffer(raw, dtype=np.uint8)
-        joined = sep.tobytes()
-        return objects((joined.decode("ascii") if kind == "str" else joined).split(
-            "\0" if kind == "str" else b"\0")[:-1], n)
-    whole: str | bytes = raw.decode("utf-8", _SURR) if kind == "str" else raw
-    check_lengths(lens, len(whole))
-    ends = np.cumsum(lens)
-    return objects([whole[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist())], n)
+class PlainColumn(LazyColumn):
+    """Values cut from one concatenation by their lengths (code points for str, else bytes).
+
+    Made with every check of the eager decode: the text must be valid UTF-8 (surrogatepass)
+    and the lengths must sum to its length.  A full decode cuts ASCII text in one ``split``
+    (a NUL after each value); a partial one slices the text per requested row.
+    """
+
+    __slots__ = ("_raw", "_text", "_lens", "_ends", "_kind")
+    call_rows = 8
+
+    def __init__(self, data: bytes | memoryview, lens: np.ndarray, kind: Kind) -> None:
+        super().__init__(len(lens))
+        raw = bytes(data)
+        text: str | bytes | None = None
+        if kind == "str" and not raw.isascii():
+            text = raw.decode("utf-8", _SURR)
+        check_lengths(lens, len(raw) if text is None else len(text))
+        self._raw, self._text, self._lens, self._kind = raw, text, lens, kind
+        self._ends: np.ndarray | None = None
+
+    def _decode_all(self) -> np.ndarray:
+        raw, lens, kind, n = self._raw, self._lens, self._kind, self._n
+        if self._text is None and b"\0" not in raw and n:
+            # Code points are bytes: put a NUL after each value and let split() make the objects.
+            sep = np.zeros(len(raw) + n, dtype=np.uint8)
+            keep = np.ones(len(raw) + n, dtype=bool)
+            keep[np.cumsum(lens) + np.arange(n)] = False
+            sep[keep] = np.frombuffer(raw, dtype=np.uint8)
+            joined = sep.tobytes()
+            return objects((joined.decode("ascii") if kind == "str" else joined).split(
+                "\0" if kind == "str" else b"\0")[:-1], n)
+        ends = np.cumsum(lens)
+        whole = self._whole()
+        return objects([whole[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist())], n)
+
+    def _whole(self) -> str | bytes:
+        if self._text is None:
+            self._text = self._raw.decode("ascii") if self._kind == "str" else self._raw
+        return self._text
+
+    def _render(self, rows: np.ndarray) -> np.ndarray:
+        if self._ends is None:
+            self._ends = np.cumsum(self._lens)
+        ends = self._ends[rows]
+        whole = self._whole()
+        return objects([whole[a:b] for a, b in zip((ends - self._lens[rows]).tolist(),
+                                                   ends.tolist())], len(rows))
+
+    def _release(self) -> None:
+        self._raw, self._text, self._ends = b"", None, None
+
+
+class DictColumn(LazyColumn):
+    """Dictionary values ``uniques`` (a column itself, maybe lazy) at indices ``idx``."""
+
+    __slots__ = ("_uniques", "_idx")
+    call_rows = 4
+
+    def __init__(self, uniques: Column, idx: np.ndarray) -> None:
+        super().__init__(len(idx))
+        self._uniques, self._idx = uniques, idx
+
+    def _decode_all(self) -> np.ndarray:
+        return np.asarray(self._uniques)[self._idx]
+
+    def _render(self, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(self._uniques[self._idx[rows]])
 
 
 def encode_int(values: np.ndarray, depth: int) -> bytes:
@@ -128,8 +173,9 @@ def encode_sub(kind: Kind, values: np.ndarray | list, depth: int,
     return encode_values(kind, arr, d, only=only)
 
 
-def decode_sub(r: Reader, kind: Kind, count: int, depth: int) -> np.ndarray:
-    return decode_values(kind, r.blob(), count, depth + 1)
+def decode_sub_lazy(r: Reader, kind: Kind, count: int, depth: int) -> Column:
+    """A str/bytes sub-column, lazily (see :func:`archive.codec.registry.decode_values_lazy`)."""
+    return decode_values_lazy(kind, r.blob(), count, depth + 1)
 
 
 def check_count(k: int, count: int) -> None:
@@ -155,8 +201,11 @@ class StrPlain(Encoding):
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        return self.decode_lazy(r, count, kind, depth).materialize()
+
+    def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> PlainColumn:
         lens = decode_int(r, count, depth)
-        return split(r.blob(), lens, kind)
+        return PlainColumn(r.blob(), lens, kind)
 
 
 @register
@@ -186,13 +235,16 @@ class StrDictionary(Encoding):
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        return self.decode_lazy(r, count, kind, depth).materialize()
+
+    def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> DictColumn:
         k = r.u32()
         check_count(k, count)
-        uniques = decode_sub(r, kind, k, depth)
+        uniques = decode_sub_lazy(r, kind, k, depth)
         idx = decode_int(r, count, depth)
         if count and (int(idx.min()) < 0 or int(idx.max()) >= k):
             raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
-        return uniques[idx]
+        return DictColumn(uniques, idx)
 
 
 @register

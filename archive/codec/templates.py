@@ -79,7 +79,6 @@ from archive.codec.logparse import (
     PH_INT,
     PH_REF,
     PH_STR,
-    SPACE_PAD,
     Group,
     Ops,
     merge,
@@ -126,8 +125,6 @@ def _directive(ops: Ops, typ: str, p: int):
     if typ == PH_DSTR:
         return ops.c("%0*d")
     letter = {PH_INT: "d", PH_HEX: "x", PH_HEXU: "X"}[typ]
-    if p > SPACE_PAD:
-        return ops.c(f"%{p - SPACE_PAD}{letter}")
     return ops.c(f"%0{p}{letter}" if p > 1 else f"%{letter}")
 
 
@@ -185,26 +182,6 @@ def _try_numeric(raw: list, ops: Ops, base: int):
     return typ, width, arr.view(np.int64)
 
 
-def _try_spaced(raw: list, ops: Ops):
-    """``(PH_INT, SPACE_PAD + w, values)`` for numbers right-aligned with spaces to width w."""
-    if not ops.has_space(ops.empty.join(raw)):
-        return None
-    got = _try_numeric(list(map(ops.lstrip_space, raw)), ops, 10)
-    if got is None or got[1] != 1:
-        return None
-    arr = got[2]
-    lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
-    canon = np.searchsorted(_P10, np.abs(arr).astype(np.uint64), side="right") + 1 + (arr < 0)
-    odd = lengths != canon
-    pads = lengths[odd]
-    width = int(pads[0])
-    if width > MAX_WIDTH or not (pads == width).all():
-        return None
-    if not (lengths == np.maximum(canon, width)).all():
-        return None
-    return PH_INT, SPACE_PAD + width, arr
-
-
 def _try_digits(raw: list, ops: Ops):
     """``(PH_DSTR, 0, 2 x n int64 array of lengths and values)`` for digit strings."""
     lengths = np.fromiter(map(len, raw), dtype=np.int64, count=len(raw))
@@ -221,8 +198,7 @@ def _type_column(lists: list[list], untyped: bool, ops: Ops):
     flat = lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
     got = None
     if untyped:
-        got = (_try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16)
-               or _try_digits(flat, ops) or _try_spaced(flat, ops))
+        got = _try_numeric(flat, ops, 10) or _try_numeric(flat, ops, 16) or _try_digits(flat, ops)
     if got is None:
         arr = np.empty(len(flat), dtype=object)
         arr[:] = flat

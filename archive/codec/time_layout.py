@@ -38,6 +38,8 @@ _DATE: Final = frozenset("Yymbdea")
 _MONTHS: Final = b"JanFebMarAprMayJunJulAugSepOctNovDec"
 _WDAYS: Final = b"MonTueWedThuFriSatSun"
 MAX_LAYOUT: Final = 64
+#: Largest offset ``%z``/``%Z`` can write, in minutes (+99:59).
+_MAX_OFFSET: Final = 99 * 60 + 59
 
 
 def _codes(names: bytes) -> np.ndarray:
@@ -222,7 +224,7 @@ def render_layout(lay: Layout, ticks: np.ndarray, tz: np.ndarray, unpad: bool = 
             table = np.frombuffer(_MONTHS if key == "b" else _WDAYS, np.uint8).reshape(-1, 3)
             m[:, col : col + 3] = table[np.clip(v - (key == "b"), 0, len(table) - 1)]
         else:  # z, Z
-            bad |= np.abs(tz) > 99 * 60 + 59
+            bad |= np.abs(tz) > _MAX_OFFSET
             a = np.abs(tz)
             m[:, col] = np.where(tz < 0, 45, 43)
             put_digits(m, col + 1, 2, a // 60)
@@ -258,7 +260,22 @@ def parse_values(lay: Layout, values: np.ndarray, lens: np.ndarray
     return ok, ticks, tz
 
 
-def render_values(lay: Layout, ticks: np.ndarray, tz: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """The strings of these values (an unpadded field as short as it is), and bad rows."""
-    m, bad = render_layout(lay, ticks, tz, unpad=True)
-    return rows_to_strings(m), bad
+def out_of_range(lay: Layout, ticks: np.ndarray, tz: np.ndarray) -> bool:
+    """Whether any of these values lies outside what ``lay`` can write, i.e. whether
+    ``render_layout(lay, ticks, tz, unpad=True)`` flags any row bad.
+
+    Decided from the extremes alone: the year and the time of day (for a layout without a
+    date) only grow with the ticks, so a value is out of range iff the smallest or the largest
+    is; offsets are checked as :func:`render_layout` does.
+    """
+    if not len(ticks):
+        return False
+    if _fields(lay, np.array([ticks.min(), ticks.max()], dtype=np.int64))[1].any():
+        return True
+    return lay.tz is not None and bool((np.abs(tz) > _MAX_OFFSET).any())
+
+
+def render_values(lay: Layout, ticks: np.ndarray, tz: np.ndarray) -> list[str]:
+    """The strings of these values (an unpadded field as short as it is); values must be in
+    range (see :func:`out_of_range`)."""
+    return rows_to_strings(render_layout(lay, ticks, tz, unpad=True)[0])

@@ -67,9 +67,8 @@ _OCTETS[_OCTETS == 32] = 0  # right-aligned digits, NUL fillers
 
 
 def render_ipv4(v: np.ndarray) -> list[str]:
+    """Dotted quads of these values (each in 0..2**32-1)."""
     n = len(v)
-    if n and (int(v.min()) < 0 or int(v.max()) > 0xFFFFFFFF):
-        raise CorruptChunkError("IPv4 value outside 0..2**32-1")
     m = np.empty((n, 4, 4), dtype=np.uint8)
     m[:, :, :3] = _OCTETS[(v[:, None] >> np.array([24, 16, 8, 0])) & 255]
     m[:, :, 3] = _DOT
@@ -89,8 +88,14 @@ class StrIPv4(TypedString):
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
         w.blob(encode_int(state[ok], depth))
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
-        return render_ipv4(decode_int(r, n, depth))
+    def prepare(self, r: Reader, n: int, depth: int) -> np.ndarray:
+        v = decode_int(r, n, depth)
+        if n and (int(v.min()) < 0 or int(v.max()) > 0xFFFFFFFF):
+            raise CorruptChunkError("IPv4 value outside 0..2**32-1")
+        return v
+
+    def render(self, prepared: np.ndarray, rows: np.ndarray | None) -> list[str]:
+        return render_ipv4(prepared if rows is None else prepared[rows])
 
 
 _HEXCHARS: Final = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -153,5 +158,8 @@ class StrIPv6(TypedString):
         b, got = state
         w.blob(to_planes(b[ok[got]]))
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
-        return render_ipv6(from_planes(r.blob(), n, 16))
+    def prepare(self, r: Reader, n: int, depth: int) -> np.ndarray:
+        return from_planes(r.blob(), n, 16)
+
+    def render(self, prepared: np.ndarray, rows: np.ndarray | None) -> list[str]:
+        return render_ipv6(prepared if rows is None else prepared[rows])

@@ -39,11 +39,13 @@ kind of matrix from the typed values, with NUL fillers where a variable-width va
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, ClassVar, Final
 
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.lazy import TypedColumn
 from archive.codec.registry import Encoding, Kind, register
 from archive.codec.strings import (
     CONST,
@@ -51,7 +53,7 @@ from archive.codec.strings import (
     PLAIN,
     STR_MAX_NEST,
     decode_int,
-    decode_sub,
+    decode_sub_lazy,
     encode_int,
     encode_sub,
     lengths,
@@ -120,9 +122,15 @@ def same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def put_digits(m: np.ndarray, start: int, width: int, v: np.ndarray) -> None:
     """Write non-negative ``v`` (< 10**width) zero-padded into columns start..start+width."""
+    if len(v) < 64:  # a few values (a lazy column's rows): one 2-d step beats a step a digit
+        m[:, start : start + width] = v[:, None] // _POW10[width - 1 :: -1] % 10 + 48
+        return
     for j in range(start + width - 1, start - 1, -1):
         m[:, j] = v % 10 + 48
         v = v // 10
+
+
+_POW10: Final = 10 ** np.arange(19, dtype=np.int64)
 
 
 def to_planes(rows: np.ndarray) -> bytes:
@@ -131,9 +139,10 @@ def to_planes(rows: np.ndarray) -> bytes:
 
 
 def from_planes(buf: memoryview | bytes, n: int, k: int) -> np.ndarray:
+    """The (n, k) matrix of :func:`to_planes`, C-contiguous (a copy: rows gather fast)."""
     if len(buf) != n * k:
         raise CorruptChunkError(f"{len(buf)} bytes for {n} values of {k} bytes")
-    return np.frombuffer(buf, dtype=np.uint8).reshape(k, n).T
+    return np.ascontiguousarray(np.frombuffer(buf, dtype=np.uint8).reshape(k, n).T)
 
 
 # --------------------------------------------------------------------------- the framework
@@ -146,8 +155,11 @@ class TypedString(Encoding):
     ``min_len <= len <= max_len``) and returns ``(ok, state)``: which of them are typed, and
     whatever ``write`` needs to store those (or ``None`` when it already sees the encoding
     cannot apply).
-    ``write(w, state, ok, depth)`` appends the typed part for the ok values, ``read(r, n,
-    depth)`` returns them as a list of ``n`` strings.
+    ``write(w, state, ok, depth)`` appends the typed part for the ok values.  ``prepare(r, n,
+    depth)`` reads the typed part of ``n`` values and makes every check of it (a value the
+    renderer could not render is corrupt here already); ``render(prepared, rows)`` returns the
+    strings of the typed values at ``rows`` (an int64 array, any order; all when ``None``).
+    Decoding is lazy (:class:`~archive.codec.lazy.TypedColumn`): only rows read are rendered.
     """
 
     kinds = frozenset({"str"})
@@ -162,7 +174,10 @@ class TypedString(Encoding):
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
         raise NotImplementedError
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
+    def prepare(self, r: Reader, n: int, depth: int) -> Any:
+        raise NotImplementedError
+
+    def render(self, prepared: Any, rows: np.ndarray | None) -> list[str]:
         raise NotImplementedError
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
@@ -202,24 +217,20 @@ class TypedString(Encoding):
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        return self.decode_lazy(r, count, kind, depth).materialize()
+
+    def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> TypedColumn:
         e = r.u32()
         if e > count:
             raise CorruptChunkError(f"{e} exceptions in {count} values")
-        if e == 0:
-            return objects(self.read(r, count, depth), count)
-        pos = decode_int(r, e, depth)
-        if int(pos[0]) < 0 or int(pos[-1]) >= count or (e > 1 and int(np.diff(pos).min()) <= 0):
-            raise CorruptChunkError("exception positions not increasing within the column")
-        exc = decode_sub(r, "str", e, depth)
-        typed = self.read(r, count - e, depth)
-        if len(typed) != count - e:
-            raise CorruptChunkError(f"{len(typed)} typed values, expected {count - e}")
-        out = np.empty(count, dtype=object)
-        mask = np.ones(count, dtype=bool)
-        mask[pos] = False
-        out[pos] = exc
-        out[mask] = objects(typed, count - e)
-        return out
+        pos, exc = np.zeros(0, dtype=np.int64), objects([], 0)
+        if e:
+            pos = decode_int(r, e, depth)
+            if int(pos[0]) < 0 or int(pos[-1]) >= count or (e > 1 and int(np.diff(pos).min()) <= 0):
+                raise CorruptChunkError("exception positions not increasing within the column")
+            exc = decode_sub_lazy(r, "str", e, depth)
+        prepared = self.prepare(r, count - e, depth)
+        return TypedColumn(count, pos, exc, partial(self.render, prepared))
 
 
 def strided(idx: np.ndarray, k: int = LAYOUT_SAMPLE) -> np.ndarray:
@@ -254,8 +265,11 @@ class StrDecimal(TypedString):
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
         w.blob(encode_int(state[ok], depth))
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
-        return list(map(str, decode_int(r, n, depth).tolist()))
+    def prepare(self, r: Reader, n: int, depth: int) -> np.ndarray:
+        return decode_int(r, n, depth)
+
+    def render(self, prepared: np.ndarray, rows: np.ndarray | None) -> list[str]:
+        return list(map(str, (prepared if rows is None else prepared[rows]).tolist()))
 
 
 # --------------------------------------------------------------------------- hex
@@ -328,23 +342,29 @@ class StrHex(TypedString):
             nib = np.concatenate([nib, np.zeros((len(nib), 1), np.uint8)], axis=1)
         w.blob(to_planes((nib[:, 0::2] << 4) | nib[:, 1::2]))
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
+    def prepare(self, r: Reader, n: int, depth: int) -> tuple[int, np.ndarray, np.ndarray]:
         flags = r.u8()
         width = r.u8()
         if flags > 1 or not 1 <= width <= self.max_len:  # bounds what count values expand to
             raise CorruptChunkError(f"hex flags {flags} / width {width}")
-        template = np.frombuffer(r.raw(width), dtype=np.uint8)
+        template = np.frombuffer(r.raw(width), dtype=np.uint8).copy()
         ph = template == 0
         if ((template[~ph] < 32) | (template[~ph] > 126)).any():
             raise CorruptChunkError("hex template literal is not printable ASCII")
-        nph = int(ph.sum())
-        packed = from_planes(r.blob(), n, (nph + 1) // 2)
-        nib = np.empty((n, 2 * packed.shape[1]), dtype=np.uint8)
+        return flags, template, from_planes(r.blob(), n, (int(ph.sum()) + 1) // 2)
+
+    def render(self, prepared: tuple[int, np.ndarray, np.ndarray],
+               rows: np.ndarray | None) -> list[str]:
+        flags, template, packed = prepared
+        if rows is not None:
+            packed = packed[rows]
+        ph = template == 0
+        nib = np.empty((len(packed), 2 * packed.shape[1]), dtype=np.uint8)
         nib[:, 0::2] = packed >> 4
         nib[:, 1::2] = packed & 15
-        m = np.empty((n, width), dtype=np.uint8)
+        m = np.empty((len(packed), len(template)), dtype=np.uint8)
         m[:, ~ph] = template[~ph]
-        m[:, ph] = _HEXDIGITS[flags][nib[:, :nph]]
+        m[:, ph] = _HEXDIGITS[flags][nib[:, :int(ph.sum())]]
         return rows_to_strings(m)
 
 

@@ -29,7 +29,9 @@ from archive.codec.registry import register
 from archive.codec.strings import decode_int, encode_int
 from archive.codec.time_layout import (
     MAX_LAYOUT,
+    Layout,
     compile_layout,
+    out_of_range,
     parse_values,
     render_values,
 )
@@ -127,7 +129,7 @@ class StrTime(TypedString):
         if tz is not None:
             w.blob(encode_int(tz, depth))
 
-    def read(self, r: Reader, n: int, depth: int) -> list[str]:
+    def prepare(self, r: Reader, n: int, depth: int) -> tuple[Layout, np.ndarray, np.ndarray]:
         raw = bytes(r.raw(r.u8()))
         try:
             lay = compile_layout(raw.decode("ascii"))
@@ -137,7 +139,13 @@ class StrTime(TypedString):
             raise CorruptChunkError(f"timestamp layout {raw!r} wider than {MAX_LAYOUT}")
         ticks = decode_int(r, n, depth)
         tz = decode_int(r, n, depth) if lay.tz else np.zeros(n, dtype=np.int64)
-        out, bad = render_values(lay, ticks, tz)
-        if bad.any():
+        if out_of_range(lay, ticks, tz):
             raise CorruptChunkError(f"timestamp out of the range of layout {raw!r}")
-        return out
+        return lay, ticks, tz
+
+    def render(self, prepared: tuple[Layout, np.ndarray, np.ndarray],
+               rows: np.ndarray | None) -> list[str]:
+        lay, ticks, tz = prepared
+        if rows is not None:
+            ticks, tz = ticks[rows], tz[rows]
+        return render_values(lay, ticks, tz)

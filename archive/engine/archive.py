@@ -19,13 +19,15 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from archive.codec.assemble import GroupReader, Projection
+from archive.codec.lazy import Column, concat
 from archive.engine import housekeeping
 from archive.engine.chunkio import decode_ref, decode_refs
 from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
 from archive.engine.view import View
 from archive.engine.writer import Writer
 from archive.errors import (
-    ArchiveError, ArchiveNotFoundError, KeyExistsError, ReadOnlyError, StorageError,
+    ArchiveError, ArchiveNotFoundError, CorruptIndexError, KeyExistsError, ReadOnlyError,
+    StorageError,
 )
 from archive.index.records import encode_key
 from archive.index.store import IndexStore
@@ -171,7 +173,12 @@ class Archive:
         if self._writer is not None and k in self._writer.p.keys:
             return self._writer.p.keys[k]
         raw = self._view.get_txn().get(k, db=self.store.db["keys"])
-        return None if raw is None else int.from_bytes(raw, "little")
+        if raw is None:
+            return None
+        slot = int.from_bytes(raw, "little")
+        if len(raw) != 8 or slot >= self._view.rows:
+            raise CorruptIndexError(f"key {k!r} maps to row {slot}, past the {self._view.rows} rows")
+        return slot
 
     def _key_row(self, k: bytes) -> int | None:
         slot = self._key_slot(k)
@@ -217,16 +224,22 @@ class Archive:
             self._groups.move_to_end(g)
             return hit[0], int(view.group_first[g])
         refmap = view.refs_by_col(g)
+        unknown = [c for c in refmap if c >= len(view.columns)]
+        if unknown:
+            raise CorruptIndexError(f"group {g} holds chunks of unknown column {unknown[0]}")
+        root = refmap.get(view.col_ids.get(((), "tag"), -1))
+        if root is None or int(root["count"].sum()) != int(view.group_rows[g]):
+            raise CorruptIndexError(f"group {g} of {int(view.group_rows[g])} rows has "
+                                    f"{0 if root is None else int(root['count'].sum())} root values")
         shapes = self._writer.shapes.shapes if self._writer else (lambda p: view.shapes.get(p, []))
 
-        def fetch(cid: tuple) -> np.ndarray | None:
+        def fetch(cid: tuple) -> Column | None:
             col = view.col_ids.get(cid)
             refs = refmap.get(col) if col is not None else None
             if refs is None:
                 return None
             kind = SLOT_KIND[cid[1]]
-            parts = [decode_ref(view, r, kind) for r in refs]
-            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return concat([decode_ref(view, r, kind) for r in refs])
 
         reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
         wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs

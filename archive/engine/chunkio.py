@@ -1,5 +1,8 @@
 """Reading chunks through a view: one at a time, or a batch decompressed on several threads.
 
+``str``/``bytes`` chunks decode lazily (:mod:`archive.codec.lazy`): every check is made here,
+but Python objects are built only for the rows a reader asks for.
+
 Every defect found while reading a chunk becomes a :class:`CorruptChunkError` that names the
 segment file and the chunk's offset in it, whatever layer found it (index, checksum, zstd,
 encoding).
@@ -12,7 +15,10 @@ from typing import Final
 import numpy as np
 
 from archive.buffers import BufferWithSegments, BufferWithSegmentsCollection, decompress_segments
-from archive.codec.chunk import HEADER_SIZE, ChunkHeader, chunk_payload, decode_payload, read_header
+from archive.codec.chunk import (
+    HEADER_SIZE, ChunkHeader, chunk_payload, decode_payload_lazy, read_header,
+)
+from archive.codec.lazy import Column
 from archive.codec.registry import Kind
 from archive.engine.view import View
 from archive.errors import CorruptChunkError
@@ -50,20 +56,20 @@ def _check(h: ChunkHeader, ref: np.void, kind: Kind) -> None:
         raise CorruptChunkError(f"chunk holds {h.count} values, the index says {int(ref['count'])}")
 
 
-def decode_ref(view: View, ref: np.void, kind: Kind) -> np.ndarray:
+def decode_ref(view: View, ref: np.void, kind: Kind) -> Column:
     """Decode one chunk, checking it against its index entry."""
     try:
         buf = _raw(view, ref)
         h = read_header(buf)
         _check(h, ref, kind)
-        return decode_payload(h, chunk_payload(buf, h))
+        return decode_payload_lazy(h, chunk_payload(buf, h))
     except CorruptChunkError as e:
         if e.path is not None:
             raise
         raise _fail(view, ref, e) from None
 
 
-def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) -> list[np.ndarray]:
+def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) -> list[Column]:
     """Decode many chunks; their zstd frames are decompressed in one multi-threaded call."""
     stored = sum(int(r["stored"]) for r, _ in refs)
     if len(refs) < 2 or threads < 2 or stored < MIN_THREADED_BYTES:
@@ -104,7 +110,7 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
         h = headers[i]
         try:
             payload = payloads[i] if h.compressed else memoryview(_raw(view, ref))[HEADER_SIZE:]
-            result.append(decode_payload(h, payload))
+            result.append(decode_payload_lazy(h, payload))
         except CorruptChunkError as e:
             raise _fail(view, ref, e) from None
     return result

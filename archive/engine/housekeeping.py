@@ -12,8 +12,10 @@ import numpy as np
 
 from archive.buffers import BufferWithSegments, BufferWithSegmentsCollection
 from archive.codec import registry
-from archive.codec.shred import SLOT_KIND, path_str
+from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
+from archive.engine.writer import parent_column
+from archive.index.records import NO_PARENT, U32, U64, chunk_stats, unpack_colchunk
 from archive.engine.view import View
 from archive.errors import ArchiveError, CorruptChunkError
 from archive.storage.segments import FILE_HEADER, FILE_MAGIC, segment_name
@@ -134,19 +136,134 @@ def verify(ar: "Archive") -> list[str]:
                 problems.append(f"{fv.path}: bad file header")
         except OSError as e:
             problems.append(f"{fv.path}: {e.strerror}")
+    pending = {f.group for f in ar._writer.p.flushed} if ar._writer is not None else set()
+    shapes = ar._writer.shapes.shapes if ar._writer is not None else (lambda p: view.shapes.get(p, []))
     for g, refs in enumerate(view.group_refs):
+        decoded: dict[int, list[np.ndarray]] = {}
+        ok = True
         for r in refs:
             col = int(r["col"])
             if col >= len(view.columns):
                 problems.append(f"group {g}: chunk of unknown column {col}")
+                ok = False
                 continue
             try:
-                decode_ref(view, r, SLOT_KIND[view.columns[col][1]])
+                decoded.setdefault(col, []).append(decode_ref(view, r, SLOT_KIND[view.columns[col][1]]))
             except ArchiveError as e:
                 problems.append(str(e))
+                ok = False
+        if ok:
+            if g not in pending:  # the writer's uncommitted groups have no entries yet
+                problems.extend(_check_entries(view, g, decoded))
+            problems.extend(_check_counts(view, g, decoded, shapes))
+    problems.extend(_check_keys(ar))
     if not problems:
         problems.extend(_check_groups(ar))
     return problems
+
+
+def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> list[str]:
+    """Each chunk's index entry (count, parent column, statistics) matches its values: queries
+    skip chunks on these statistics, so a wrong one would silently drop matches."""
+    out = []
+    db = view.store.db["colchunks"]
+    for col, parts in decoded.items():
+        path, slot = view.columns[col]
+        where = f"group {g}: column {path_str(path)}:{slot}"
+        prefix = U32.pack(col) + U64.pack(g)
+        entries = []
+        with view.get_txn().cursor(db=db) as cur:
+            if cur.set_range(prefix):
+                for k, raw in cur:
+                    if not k.startswith(prefix):
+                        break
+                    entries.append(raw)
+        if len(entries) != len(parts):
+            out.append(f"{where}: {len(entries)} chunk entries for {len(parts)} chunks")
+            continue
+        parent = parent_column(path, slot)
+        want_parent = NO_PARENT if parent is None else view.col_ids.get(parent, -1)
+        for i, (raw, values) in enumerate(zip(entries, parts)):
+            try:
+                _first, count, par, stats = unpack_colchunk(raw)
+            except ArchiveError as e:
+                out.append(f"{where} chunk {i}: {e}")
+                continue
+            if count != len(values):
+                out.append(f"{where} chunk {i}: entry says {count} values, the chunk holds {len(values)}")
+            elif par != want_parent:
+                out.append(f"{where} chunk {i}: entry names parent column {par}, expected {want_parent}")
+            elif stats != chunk_stats(SLOT_KIND[slot], values, slot):
+                out.append(f"{where} chunk {i}: statistics {stats} do not match its values")
+    return out
+
+
+_SLOT_TAG = {slot: int(tag) for tag, slot in TAG_SLOT.items()}
+
+
+def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shapes: Any) -> list[str]:
+    """Every column of a group holds exactly the values its parent calls for, and every column
+    called for is there (assembly alone only notices columns that are too short)."""
+    cols = {view.columns[c]: parts[0] if len(parts) == 1 else np.concatenate(parts)
+            for c, parts in decoded.items()}
+    n = int(view.group_rows[g])
+    out = []
+    for (path, slot), arr in cols.items():
+        if not len(arr):
+            continue
+        if ((slot == "tag" and (arr.min() < 0 or arr.max() > max(Tag)))
+                or (slot == "shape" and (arr.min() < 0 or arr.max() >= len(shapes(path))))
+                or (slot == "len" and arr.min() < 0)):
+            out.append(f"group {g}: column {path_str(path)}:{slot} holds out-of-range values")
+    if out:
+        return out
+
+    def called_for(path: tuple) -> int:
+        if not path:
+            return n
+        parent, last = path[:-1], path[-1]
+        if last is ITEM:
+            lens = cols.get((parent, "len"))
+            return 0 if lens is None else int(lens.sum())
+        sids = cols.get((parent, "shape"))
+        has = np.array([last in keys for keys in shapes(parent)], dtype=bool)
+        return 0 if sids is None or not len(has) else int(has[sids].sum())
+
+    wanted = {((), "tag")} if n else set()
+    for (path, slot), arr in cols.items():
+        if slot == "tag":
+            want = called_for(path)
+            wanted.update((path, TAG_SLOT[Tag(t)]) for t in np.unique(arr).tolist() if Tag(t) in TAG_SLOT)
+        else:
+            tags = cols.get((path, "tag"))
+            want = 0 if tags is None else int(np.count_nonzero(tags == _SLOT_TAG[slot]))
+            if slot == "len" and arr.sum():
+                wanted.add((path + (ITEM,), "tag"))
+            elif slot == "shape":
+                table = shapes(path)
+                wanted.update((path + (k,), "tag") for s in np.unique(arr).tolist() for k in table[s])
+        if len(arr) != want:
+            out.append(f"group {g}: column {path_str(path)}:{slot} holds {len(arr)} values, "
+                       f"its parent calls for {want}")
+    out.extend(f"group {g}: column {path_str(p)}:{s} is called for but has no chunk"
+               for p, s in sorted(wanted - cols.keys(), key=str))
+    return out
+
+
+def _check_keys(ar: "Archive") -> list[str]:
+    """Every committed key maps to a live row."""
+    view = ar._view
+    pending = ar._writer.p.keys if ar._writer is not None else {}
+    names, slots = [], []
+    with view.get_txn().cursor(db=view.store.db["keys"]) as cur:
+        for k, raw in cur:
+            if k not in pending:
+                names.append(k)
+                slots.append(int.from_bytes(raw, "little") if len(raw) == 8 else -1)
+    arr = np.array(slots, dtype=np.float64)  # a hostile u64 must not overflow
+    bad = (arr < 0) | (arr >= view.rows) | np.isin(arr, view.dead)
+    return [f"key {names[i]!r} maps to row {slots[i]}, which holds no live record"
+            for i in np.flatnonzero(bad).tolist()]
 
 
 def _check_groups(ar: "Archive") -> list[str]:

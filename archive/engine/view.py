@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ import lmdb
 import numpy as np
 
 from archive.buffers import BufferWithSegments
-from archive.codec.shred import ITEM, Path as NodePath
+from archive.codec.chunk import MAX_ITEMS
+from archive.codec.shred import ITEM, SLOT_KIND, Path as NodePath
 from archive.index.records import (
     FILE_VALUE, U32, U32U32, U64, unpack_colchunk, unpack_group,
 )
@@ -106,10 +108,21 @@ class View:
     # --- loading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> "View":
+        try:
+            return cls._load(store, directory, txn)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+                struct.error) as e:
+            # Whatever a garbled entry trips over while being parsed is a corrupt index.
+            raise CorruptIndexError(f"unreadable index entry: {type(e).__name__}: {e}") from None
+
+    @classmethod
+    def _load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> "View":
         v = cls(directory, txn=txn, store=store)
         db = store.db
         state = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
         v.rows = int(state.get("rows", 0))
+        if v.rows < 0:
+            raise CorruptIndexError(f"the index state says {v.rows} rows")
         try:
             v.attrs = json.loads(txn.get(b"attrs", db=db["meta"]) or b"{}")
         except ValueError as e:
@@ -119,6 +132,8 @@ class View:
         for k, raw in txn.cursor(db=db["columns"]):
             cid = U32.unpack(k)[0]
             path, slot = json.loads(raw)
+            if slot not in SLOT_KIND or not all(c is None or isinstance(c, str) for c in path):
+                raise CorruptIndexError(f"column {cid} is described as {bytes(raw)!r}")
             if cid != len(v.columns):
                 raise CorruptIndexError(f"column ids are not dense: found {cid}, expected {len(v.columns)}")
             v.columns.append((path_from_json(path), slot))
@@ -130,11 +145,19 @@ class View:
             table = v.shapes.setdefault(v.columns[cid][0], [])
             if sid != len(table):
                 raise CorruptIndexError(f"shape ids of column {cid} are not dense")
-            table.append(tuple(json.loads(raw)))
+            keys = tuple(json.loads(raw))
+            if not all(isinstance(key, str) for key in keys):
+                raise CorruptIndexError(f"shape {sid} of column {cid} holds a key that is not a str")
+            table.append(keys)
         v.dead = np.array([U64.unpack(k)[0] for k in txn.cursor(db=db["dead"]).iternext(values=False)],
                           dtype=np.int64)
+        if len(v.dead) and v.dead[-1] >= v.rows:
+            raise CorruptIndexError(f"deleted row {int(v.dead[-1])} is past the {v.rows} rows")
         v.redirect = {U64.unpack(k)[0]: int.from_bytes(val, "little")
                       for k, val in txn.cursor(db=db["redirect"])}
+        for slot, row in v.redirect.items():
+            if slot >= v.rows or row >= v.rows:
+                raise CorruptIndexError(f"redirect {slot} -> {row} is past the {v.rows} rows")
         return v
 
     def _load_groups(self, txn: lmdb.Transaction, db: Any) -> None:
@@ -143,6 +166,8 @@ class View:
         for k, raw in txn.cursor(db=db):
             g = U64.unpack(k)[0]
             f, n, refs = unpack_group(raw)
+            if n > MAX_ITEMS:
+                raise CorruptIndexError(f"group {g} claims {n} rows, the limit is {MAX_ITEMS}")
             if g != len(first) or f != expect:
                 raise CorruptIndexError(f"group {g} starts at row {f}, expected group {len(first)} at {expect}")
             first.append(f)

@@ -64,9 +64,11 @@ def zeek() -> DataSet:
 
 
 def generated(n: int, seed: int = 20180324) -> DataSet:
-    recs = datagen.generate(n, seed)
-    lines = [orjson.dumps(r) for r in recs]
-    return DataSet(f"gen{n // 1000}k", lines, _uid_keys(recs), "id.orig_p", ZEEK_FLT,
+    lines, uids = [], []
+    for r in datagen.iter_generate(n, seed):  # streamed: the dicts are not all kept alive
+        lines.append(orjson.dumps(r))
+        uids.append({"uid": r["uid"]})
+    return DataSet(f"gen{n // 1000}k", lines, _uid_keys(uids), "id.orig_p", ZEEK_FLT,
                    f"datagen.py scale-up of Zeek DNS, seed {seed}")
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -225,6 +227,7 @@ def main() -> None:
                     help="skip jsonl-zstd19 on inputs above this many MB (default 150; quick 50)")
     ap.add_argument("--keep", action="store_true", help="keep the written stores under OUT/work")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--part", type=Path, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     a.records = a.records or (200_000 if a.quick else 1_000_000)
     a.samples = a.samples or (200 if a.quick else 300)
@@ -232,23 +235,37 @@ def main() -> None:
     a.slow_mb = a.slow_mb if a.slow_mb is not None else (50.0 if a.quick else 150.0)
     names = (a.datasets or ("gen,zeek" if a.quick else "gen,zeek,twitter,citm,gsoc,canada,github,loghub")).split(",")
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.part is not None:  # child: one data set, result entry to a.part
+        ds = datasets.load(names, a.records)[0]
+        print(f"{ds.name}: {ds.n:,} records, {ds.nbytes / 1e6:.1f} MB JSON lines", flush=True)
+        rows = run_dataset(ds, a.peers.split(","), a)
+        entry = {"records": ds.n, "json_mb": ds.nbytes / 1e6, "note": ds.note, "column": ds.column,
+                 "filter": list(ds.flt), "peers": rows, "targets": targets(rows)}
+        a.part.write_text(json.dumps({ds.name: entry}, default=str))
+        print(fmt_table(ds.name, rows), flush=True)
+        return
     t0 = time.perf_counter()
     result = {"config": {"records": a.records, "quick": a.quick, "samples": a.samples,
                          "budget_s": a.budget, "slow_mb": a.slow_mb, "hot_set": HOT, "take": TAKE,
                          "python": sys.version.split()[0], "machine": platform.platform(),
-                         "cpus": __import__("os").cpu_count()},
+                         "cpus": os.cpu_count(), "load_before": os.getloadavg()},
               "datasets": {}}
-    for name in names:
-        t = time.perf_counter()
-        ds = datasets.load([name], a.records)[0]
-        print(f"{ds.name}: {ds.n:,} records, {ds.nbytes / 1e6:.1f} MB JSON lines "
-              f"(loaded in {time.perf_counter() - t:.1f}s)", flush=True)
-        rows = run_dataset(ds, a.peers.split(","), a)
-        result["datasets"][ds.name] = {"records": ds.n, "json_mb": ds.nbytes / 1e6, "note": ds.note,
-                                       "column": ds.column, "filter": list(ds.flt),
-                                       "peers": rows, "targets": targets(rows)}
-        print(fmt_table(ds.name, rows), flush=True)
-        del ds
+    for name in names:  # one process per data set: memory is returned, a crash costs one set
+        part = a.out / f"part-{name}.json"
+        part.unlink(missing_ok=True)
+        cmd = [sys.executable, __file__, "--records", str(a.records), "--out", str(a.out),
+               "--datasets", name, "--peers", a.peers, "--samples", str(a.samples),
+               "--budget", str(a.budget), "--slow-mb", str(a.slow_mb), "--part", str(part)]
+        cmd += ["--keep"] * a.keep + ["--verbose"] * a.verbose
+        rc = subprocess.run(cmd).returncode
+        if rc == 0 and part.exists():
+            result["datasets"].update(json.loads(part.read_text()))
+            part.unlink()
+        else:
+            print(f"  {name}: benchmark process failed (exit {rc}); see above", flush=True)
+            result["datasets"][name] = {"records": 0, "error": f"exit {rc}", "peers": [], "targets": []}
+        (a.out / "bench.json").write_text(json.dumps(result, indent=1, default=str))
+    result["config"]["load_after"] = os.getloadavg()
     result["wall_s"] = time.perf_counter() - t0
     print(f"\nunits: size MB (1e6 bytes), ingest MB/s of JSON lines, gets ms, take records/s, "
           f"scans s. total {result['wall_s']:.0f}s")
