@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -94,21 +93,12 @@ def plan(paths_or_glob: str | os.PathLike | Iterable[str | os.PathLike],
     return parts, cat.schema(None if columns is None else list(columns))
 
 
-_LOCKS: dict[str, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
-
-
 @contextlib.contextmanager
 def open_readonly(path: str) -> Iterator[Archive]:
-    """Open ``path`` read-only for one task, closing it after.
-
-    LMDB allows one open handle per archive per process, so tasks of one process (a worker's
-    threads, or the local threaded scheduler) reading the same archive take turns; tasks on
-    different archives run in parallel.
-    """
-    with _LOCKS_GUARD:
-        lock = _LOCKS.setdefault(path, threading.Lock())
-    with lock, Archive(path, "r") as ar:
+    """Open ``path`` read-only for one task, closing it after.  Tasks of one process (a
+    worker's threads, the threaded scheduler) may read one archive at once: its handles share
+    one LMDB environment (see archive.index.store)."""
+    with Archive(path, "r") as ar:
         yield ar
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pa = pytest.importorskip("pyarrow")
+import pyarrow as pa
 
 import archive
 from archive.arrow import JSON_META, VALUE_FIELD, infer_schema, is_json, to_arrow
@@ -179,7 +179,7 @@ def test_empty_archive(tmp_path):
 
 
 def test_duckdb_and_pandas_read_a_reader(tmp_path):
-    duckdb = pytest.importorskip("duckdb")
+    import duckdb
     recs = [{"q": f"h{i % 7}.example", "t": ["A", "AAAA"][i % 3 == 0], "rtt": i * 0.01 if i % 4 else None,
              "ans": [f"10.0.0.{i % 5}"] * (i % 3), "id": {"p": i}} for i in range(3000)]
     with _archive(tmp_path / "a", recs, group_rows=512) as ar:
@@ -229,7 +229,7 @@ def test_many_archives_one_schema(tmp_path):
 
 
 def test_polars_reads_a_reader(tmp_path):
-    pl = pytest.importorskip("polars")
+    import polars as pl
     recs = [{"q": "ab"[i % 2], "n": i, "l": [i] * (i % 3), "m": i if i % 2 else "s"} for i in range(50)]
     with _archive(tmp_path / "a", recs, group_rows=8) as ar:
         df = pl.from_arrow(ar.to_arrow(where="n >= 10"))

@@ -9,10 +9,10 @@ from collections import Counter
 
 import pytest
 
-pytest.importorskip("pyarrow")
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-pd = pytest.importorskip("pandas")
+import pyarrow  # noqa: F401
+import dask.dataframe as dd
+import distributed
+import pandas as pd
 
 import dask
 

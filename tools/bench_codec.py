@@ -61,9 +61,10 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -71,15 +72,20 @@ import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import archive.codec  # noqa: E402,F401  (registers the default encodings)
-from archive.codec import registry  # noqa: E402
-from archive.codec.assemble import GroupReader  # noqa: E402
-from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk  # noqa: E402
-from archive.codec.shred import SLOT_KIND, Shredder, to_array  # noqa: E402
-from archive.engine.settings import Settings  # noqa: E402
-from archive.engine.writer import Writer, parent_column  # noqa: E402
-from archive.index.records import (  # noqa: E402
-    CHUNK_REF, COLCHUNK_HEAD, GROUP_HEAD, NO_PARENT, chunk_stats, pack_colchunk,
+import archive.codec  # noqa: F401  (registers the default encodings)
+from archive.codec import registry
+from archive.codec.assemble import GroupReader
+from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk
+from archive.codec.shred import SLOT_KIND, Shredder, to_array
+from archive.engine.settings import Settings
+from archive.engine.writer import Writer, parent_column
+from archive.index.records import (
+    CHUNK_REF,
+    COLCHUNK_HEAD,
+    GROUP_HEAD,
+    NO_PARENT,
+    chunk_stats,
+    pack_colchunk,
 )
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -266,7 +272,7 @@ def decode_all(e: Encoded, assemble: bool = True) -> tuple[list, float, float]:
 
 def parquet_table(records: list) -> tuple[Any, str]:
     """An Arrow table of the records and how it was built (see the module docstring)."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     keys: dict[str, None] = {}
     dicts = all(isinstance(r, dict) for r in records)
@@ -299,14 +305,14 @@ def parquet_table(records: list) -> tuple[Any, str]:
 
 
 def _probe_parquet(arr: Any) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     pq.write_table(pa.table({"x": arr.slice(0, 64)}), io.BytesIO())
 
 
 def parquet_bytes(table: Any, level: int | None = None) -> bytes:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd", compression_level=level)
@@ -315,8 +321,8 @@ def parquet_bytes(table: Any, level: int | None = None) -> bytes:
 
 def pyarrow_json_to_parquet(data: bytes, repeat: int) -> tuple[float | None, int | None, str]:
     """Best time of read_json (single thread) + write_table(zstd), its size, or the error."""
-    import pyarrow.json as pj
-    import pyarrow.parquet as pq
+    import pyarrow.json as pj  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     longest = max(map(len, data.split(b"\n")))
     ropts = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest + 1))
@@ -420,6 +426,7 @@ def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[i
     row["ours_level"] = s.zstd_level
     peer = min(row["zstd19_bytes"], row["parquet_bytes"])
     row["ours_vs_min_peer"] = e.total_bytes / peer
+    assert best_e is not None and best_d is not None  # repeat >= 1
     row["encode_mbs"] = nb / MB / best_e[0]
     row["shred_mbs"] = nb / MB / best_e[1]
     row["encode_only_mbs"] = nb / MB / best_e[2]
@@ -477,9 +484,9 @@ def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
                  f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
         ip = r["ours_index_parts"]
         notes = [f"chunks only /min {r['ours_chunk_bytes'] / peer:.2f}",
-                 f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: fixed {ip['chunk_fixed']:,}"
-                 f" + stats {ip['chunk_stats']:,}; {r['columns']} column defs {ip['columns']:,};"
-                 f" shapes {ip['shapes']:,})",
+                 (f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: fixed {ip['chunk_fixed']:,}"
+                  f" + stats {ip['chunk_stats']:,}; {r['columns']} column defs {ip['columns']:,};"
+                  f" shapes {ip['shapes']:,})"),
                  f"parquet via {r['parquet_via']}"]
         if r["pyarrow_json_parquet_error"]:
             notes.append(f"pyarrow json: {r['pyarrow_json_parquet_error']}")
@@ -496,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ",".join(SETS))
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs (best is kept), >= 1")
     ap.add_argument("--levels", default="3,19", help="extra zstd levels for ours (sizes)")
     ap.add_argument("--register", default="", help="extra archive.codec modules to import")
     ap.add_argument("--estimator-level", type=int,
@@ -507,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also write/read each set through archive.open (sizes on disk, speeds)")
     ap.add_argument("--json", type=Path, help="write the rows here")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     for mod in filter(None, args.register.split(",")):
         importlib.import_module(f"archive.codec.{mod}")
     if args.estimator_level is not None:

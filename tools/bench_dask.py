@@ -5,7 +5,8 @@ in ``--dir`` (reused when already there with the same sizes; generation time is 
 then times, best of ``--repeat``:
 
 * ``sum(rtt)``: a one-column aggregate (``rtt`` is absent from ~30% of records);
-* ``count where``: ``qtype_name == "AAAA" and rcode_name == "NXDOMAIN"`` (a filtered count);
+* ``count where``: ``qtype_name == "AAAA" and rcode_name == "NXDOMAIN"`` (a filtered count,
+  ``columns=[]``: only the where's columns are decoded);
 
 each by
 * ``local scan``: ``open_many(...).scan(columns, where)`` in this process, records as dicts;

@@ -40,12 +40,12 @@ import zstandard
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bench_codec as bc  # noqa: E402
-from archive.codec import registry  # noqa: E402
-from archive.codec.chunk import HEADER_SIZE, chunk_payload, read_header  # noqa: E402
-from archive.codec.shred import ITEM, SLOT_KIND, path_str, to_array  # noqa: E402
-from archive.engine.settings import Settings  # noqa: E402
+import bench_codec as bc
 
+from archive.codec import registry
+from archive.codec.chunk import HEADER_SIZE, chunk_payload, read_header
+from archive.codec.shred import ITEM, SLOT_KIND, path_str, to_array
+from archive.engine.settings import Settings
 
 # --------------------------------------------------------------------------- tracing
 
@@ -55,15 +55,13 @@ class Tracer:
 
     def __init__(self) -> None:
         self.events: list[Any] = []
-        self._orig: dict[int, Any] = {}
 
-    def __enter__(self) -> "Tracer":
+    def __enter__(self) -> Tracer:  # noqa: PYI034
         for enc in registry.registered():
-            self._orig[enc.codec_id] = enc.decode
             enc.decode = self._wrap(enc, enc.decode)  # type: ignore[method-assign]
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for enc in registry.registered():
             enc.__dict__.pop("decode", None)
 
@@ -127,7 +125,7 @@ def column_rows(e: bc.Encoded, level: int) -> tuple[list[dict], dict]:
                     sub[0] += len(body)
                     sub[1] += len(z.compress(body))
     total = sum(r["stored"] for r in cols.values())
-    for cid, r in cols.items():
+    for r in cols.values():
         r["share"] = r["stored"] / total
     return sorted(cols.values(), key=lambda r: -r["stored"]), {"chunk_bytes": total}
 
@@ -148,7 +146,7 @@ def raw_sizes(records: list, s: Settings, rows: dict[str, dict]) -> None:
 
 
 def parquet_columns(records: list) -> tuple[dict[str, int], int, str]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     table, note = bc.parquet_table(records)
     names = list(table.schema.names)
@@ -177,7 +175,7 @@ def alternatives(records: list, s: Settings, e: bc.Encoded, cids: list[tuple]) -
         per: dict[str, int | None] = {}
         joined = 0
         for enc in registry.registered(kind):
-            tot: int | None = 0
+            tot, applies = 0, True
             for cols in groups:
                 if cid not in cols:
                     continue
@@ -185,10 +183,10 @@ def alternatives(records: list, s: Settings, e: bc.Encoded, cids: list[tuple]) -
                 try:
                     body = registry.encode_values(kind, arr, only=(enc.codec_id,))
                 except ValueError:
-                    tot = None
+                    applies = False
                     break
                 tot += min(len(z.compress(body)), len(body))
-            per[enc.name] = tot
+            per[enc.name] = tot if applies else None
         if kind in ("str", "bytes"):
             for cols in groups:
                 if cid in cols:
@@ -210,11 +208,11 @@ def ablate(records: list, s: Settings, repeat: int = 2) -> list[dict]:
     best of ``repeat``.
     """
     def run() -> tuple[int, float]:
-        best = None
-        for _ in range(repeat):
+        best, size = float("inf"), 0
+        for _ in range(max(repeat, 1)):
             e = bc.encode_records(records, s, stats=False)
-            best = e.t_encode if best is None else min(best, e.t_encode)
-        return e.chunk_bytes, best
+            best, size = min(best, e.t_encode), e.chunk_bytes
+        return size, best
 
     base_bytes, base_t = run()
     out = [{"encoding": "(all)", "bytes": base_bytes, "encode_s": base_t}]
