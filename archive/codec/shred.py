@@ -165,7 +165,7 @@ class Shredder:
         if len(types) == 1:
             tag = _tag_of(values[0], path)
             out[(path, "tag")] = [int(tag)] * len(values)
-            self._typed(path, tag, values, out, depth)
+            self._typed(path, tag, values, out, depth, exact=next(iter(types)) in _EXACT_TAG)
             return
         tags = [_tag_of(v, path) for v in values]
         out[(path, "tag")] = [int(t) for t in tags]
@@ -195,12 +195,16 @@ class Shredder:
         if not small:
             del groups[Tag.INT]
 
-    def _typed(self, path: Path, tag: Tag, values: list, out: dict[ColumnId, list], depth: int) -> None:
+    def _typed(self, path: Path, tag: Tag, values: list, out: dict[ColumnId, list], depth: int,
+               exact: bool = False) -> None:
+        """Store values of one tag; ``exact``: all are of the tag's own type (no subclass),
+        so no per-value conversion is needed."""
         if tag is Tag.NULL:
             return
         if tag is Tag.INT:
-            values = [int(v) for v in values] if any(type(v) is not int for v in values) else values
-            if not all(_INT64_MIN <= v <= _INT64_MAX for v in values):
+            if not exact and any(type(v) is not int for v in values):
+                values = [int(v) for v in values]
+            if min(values) < _INT64_MIN or max(values) > _INT64_MAX:
                 # Only reachable through the single-type fast path: re-split by value range.
                 tags = [Tag.INT] * len(values)
                 groups = {Tag.INT: values}
@@ -212,13 +216,13 @@ class Shredder:
         elif tag is Tag.BIG:
             out.setdefault((path, "big"), []).extend(str(int(v)) for v in values)
         elif tag is Tag.BOOL:
-            out[(path, "bool")] = [bool(v) for v in values]
+            out[(path, "bool")] = values if exact else [bool(v) for v in values]
         elif tag is Tag.FLOAT:
-            out[(path, "float")] = [float(v) for v in values]
+            out[(path, "float")] = values if exact else [float(v) for v in values]
         elif tag is Tag.STR:
-            out[(path, "str")] = values if all(type(v) is str for v in values) else [str.__str__(v) for v in values]
+            out[(path, "str")] = values if exact else [str.__str__(v) for v in values]
         elif tag is Tag.BYTES:
-            out[(path, "bytes")] = [bytes(v) for v in values]
+            out[(path, "bytes")] = values if exact else [bytes(v) for v in values]
         elif tag is Tag.LIST:
             out[(path, "len")] = list(map(len, values))
             items = list(chain.from_iterable(values))

@@ -236,7 +236,10 @@ class Writer:
         self._announced = len(self.p.new_columns)
         self.segw.sync()
         self.store.write(self._write_index)
-        self.shapes.take_new()
+        for path, sid, keys in self.shapes.take_new():  # the view's table stays the index's
+            table = self.view.shapes.setdefault(path, [])
+            assert sid == len(table), "shape ids are dense per node"
+            table.append(keys)
         self.p = Pending()
         self._announced = 0
         self.committed_file = (self.segw.file_no, self.segw.length)
