@@ -15,7 +15,7 @@ shape ids beyond the shape table, negative lengths) raise :class:`CorruptChunkEr
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Final, Iterable, Mapping
+from typing import Any, Callable, Final, Iterable, Mapping, cast
 
 import numpy as np
 
@@ -90,10 +90,15 @@ class GroupReader:
             arr = self._preloaded.pop(key) if key in self._preloaded else self._fetch(key)
             if arr is None:
                 arr = np.empty(0, dtype=DTYPES[SLOT_KIND[slot]])
-            if slot == "tag" and len(arr) and (arr.min() < 0 or arr.max() > _MAX_TAG):
+            tags = cast(np.ndarray, arr)  # int kinds never decode lazily
+            if slot == "tag" and len(tags) and (tags.min() < 0 or tags.max() > _MAX_TAG):
                 raise CorruptChunkError(f"unknown type tag in column {path!r}")
             self._cache[key] = arr
         return arr
+
+    def ints(self, path: Path, slot: str) -> np.ndarray:
+        """An int-kind column (tag, len, shape, int): always a decoded numpy array."""
+        return cast(np.ndarray, self.col(path, slot))
 
     def _need(self, path: Path, slot: str, hi: int) -> Column:
         arr = self.col(path, slot)
@@ -106,7 +111,7 @@ class GroupReader:
     def _const_tag(self, path: Path) -> int | None:
         key = ("const", path)
         if key not in self._cache:
-            tags = self.col(path, "tag")
+            tags = self.ints(path, "tag")
             c = int(tags[0]) if len(tags) and tags.min() == tags.max() else None
             self._cache[key] = c
         return self._cache[key]
@@ -127,7 +132,7 @@ class GroupReader:
         key = ("offs", path)
         o = self._cache.get(key)
         if o is None:
-            lens = self.col(path, "len")
+            lens = self.ints(path, "len")
             if len(lens) and lens.min() < 0:
                 raise CorruptChunkError(f"negative list length in column {path!r}")
             o = np.zeros(len(lens) + 1, dtype=np.int64)
@@ -142,7 +147,7 @@ class GroupReader:
         s = self._cache.get(key)
         if s is None:
             s = self._cache[key] = self._shapes(path)
-            sids = self.col(path, "shape")
+            sids = self.ints(path, "shape")
             if len(sids) and (sids.min() < 0 or sids.max() >= len(s)):
                 raise CorruptChunkError(f"shape id outside the shape table of {path!r}")
         return s

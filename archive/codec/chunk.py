@@ -26,7 +26,13 @@ import numpy as np
 import zstandard
 
 from archive.codec.lazy import Column
-from archive.codec.registry import KINDS, Kind, decode_values, decode_values_lazy, encode_values
+from archive.codec.registry import (
+    KINDS,
+    Kind,
+    decode_values,
+    decode_values_lazy,
+    encode_values,
+)
 from archive.errors import CorruptChunkError
 
 MAGIC: Final = b"\x89AC1"

@@ -11,16 +11,20 @@ is building the Python objects.  It supports what readers do with a column array
 * ``col.materialize()`` / ``np.asarray(col)``: the whole column, decoded once and kept.
 
 Partial renders cost more per row than one full render (a vectorised renderer has a fixed cost
-per call), so a column keeps an account: each partial render adds its rows plus
-``call_rows`` (the per-call cost in rows) and, once the account would pass the column's length,
-the column is decoded whole instead; the total work stays within about twice one full decode.
+per call), so a column keeps an account: each partial render adds its rows plus ``call_rows``
+(what a call costs beyond its rows, in rows of a full decode, measured per encoding) and, once
+the account would pass the column's length, the column is decoded whole instead; reads never
+cost more than about twice one full decode.
 A slice covering the whole column decodes it whole at once (full scans pay nothing extra).
 Single rows are memoised, so re-reading a record of a cached group costs a dict lookup.
+The state a column changes while read (memo, account, decoded values) is a cache that any
+thread may fill: nothing a render needs is ever dropped.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, Final, Union
+from collections.abc import Callable
+from typing import Any, ClassVar, Final, Union
 
 import numpy as np
 
@@ -47,14 +51,13 @@ class LazyColumn(ABC):
     in any order, as an object array), both consistent with the eager decode.
     """
 
-    __slots__ = ("_n", "_full", "_spent", "_memo")
+    __slots__ = ("_call_rows", "_full", "_memo", "_n", "_spent")
     dtype: ClassVar[np.dtype] = OBJECT
     ndim: ClassVar[int] = 1
-    #: What one partial render costs, counted in rows of a full render.
-    call_rows: ClassVar[int] = 32
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, call_rows: int = 32) -> None:
         self._n = n
+        self._call_rows = call_rows
         self._full: np.ndarray | None = None
         self._spent = 0
         self._memo: dict[int, Any] = {}
@@ -76,9 +79,11 @@ class LazyColumn(ABC):
         state = "decoded" if self._full is not None else "lazy"
         return f"<{type(self).__name__} of {self._n} values, {state}>"
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         full = self.materialize()
-        return full if dtype is None else full.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != OBJECT:
+            return full.astype(dtype)
+        return full.copy() if copy else full
 
     def materialize(self) -> np.ndarray:
         """All values as an object array (decoded on first use, then kept; do not modify)."""
@@ -89,11 +94,7 @@ class LazyColumn(ABC):
                                         f"expected {self._n}")
             self._full = full
             self._memo = {}
-            self._release()
         return self._full
-
-    def _release(self) -> None:
-        """Drop what only partial renders need (called once the column is decoded whole)."""
 
     def __getitem__(self, key: Any) -> Any:
         if self._full is not None:
@@ -103,42 +104,58 @@ class LazyColumn(ABC):
             start, stop, step = key.indices(n)
             if step == 1 and stop - start >= n:
                 return self.materialize()[key]
-            return self._take(np.arange(start, stop, step, dtype=np.int64))
-        if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
-            return self._take(self._one(int(key)))[0]
-        if isinstance(key, np.ndarray) and key.shape == (1,) and key.dtype.kind in "iu":
-            return self._take(self._one(int(key[0])))  # one record's row: skip the checks below
-        idx = np.asarray(key)
-        if idx.size == 0:
-            return np.empty(idx.shape, dtype=object)
-        if idx.dtype.kind not in "iu":
-            raise IndexError(f"a lazy column is indexed by slices and integer arrays, not {idx.dtype}")
-        rows = idx.astype(np.int64).ravel()
-        rows = np.where(rows < 0, rows + n, rows)
-        if int(rows.min()) < 0 or int(rows.max()) >= n:
-            raise IndexError(f"index out of range for a column of {n} values")
-        return self._take(rows).reshape(idx.shape)
+            if step == 1 and stop - start == 1:  # one record's row: the common case
+                return self._row_array(start)
+            rows = np.arange(start, stop, step, dtype=np.int64)
+        elif isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+            return self._row(int(key))
+        elif isinstance(key, np.ndarray) and key.shape == (1,) and key.dtype.kind in "iu":
+            return self._row_array(int(key[0]))
+        else:
+            idx = np.asarray(key)
+            if idx.size == 0:
+                return np.empty(idx.shape, dtype=object)
+            if idx.dtype.kind not in "iu":
+                raise IndexError(f"a lazy column is indexed by slices and integer arrays, "
+                                 f"not {idx.dtype}")
+            rows = idx.astype(np.int64).ravel()
+            rows = np.where(rows < 0, rows + n, rows)
+            if int(rows.min()) < 0 or int(rows.max()) >= n:
+                raise IndexError(f"index out of range for a column of {n} values")
+            if idx.ndim != 1:
+                return self._take(rows).reshape(idx.shape)
+        if len(rows) == 1:
+            return self._row_array(int(rows[0]))
+        return self._take(rows)
 
-    def _one(self, i: int) -> np.ndarray:
+    def _row(self, i: int) -> Any:
+        """The value at row ``i`` (negative counts from the end), memoised."""
         j = i + self._n if i < 0 else i
         if not 0 <= j < self._n:
             raise IndexError(f"index {i} out of range for a column of {self._n} values")
-        return np.array([j], dtype=np.int64)
+        memo = self._memo
+        if j in memo:
+            return memo[j]
+        v = self._take(np.array([j], dtype=np.int64))[0]
+        if self._full is None:
+            memo[j] = v
+        return v
+
+    def _row_array(self, i: int) -> np.ndarray:
+        out = np.empty(1, dtype=object)
+        out[0] = self._row(i)
+        return out
 
     def _take(self, rows: np.ndarray) -> np.ndarray:
-        if len(rows) == 1:
-            i = int(rows[0])
-            if i in self._memo:
-                return objects([self._memo[i]], 1)
-        self._spent += len(rows) + self.call_rows
+        """The values at ``rows`` (valid, non-negative): rendered, or decoded whole once the
+        partial renders' account passes the column's length."""
+        self._spent += len(rows) + self._call_rows
         if self._spent > self._n:
             return self.materialize()[rows]
         out = self._guard(self._render, rows)
         if len(out) != len(rows):
             raise CorruptChunkError(f"{type(self).__name__} rendered {len(out)} values for "
                                     f"{len(rows)} rows")
-        if len(rows) == 1:
-            self._memo[int(rows[0])] = out[0]
         return out
 
     def _guard(self, fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
@@ -153,7 +170,7 @@ class LazyColumn(ABC):
 class ConcatColumn(LazyColumn):
     """Several columns one after the other (a column stored as several chunks in one group)."""
 
-    __slots__ = ("_parts", "_offs")
+    __slots__ = ("_offs", "_parts")
 
     def __init__(self, parts: list[Column]) -> None:
         self._parts = parts
@@ -171,9 +188,6 @@ class ConcatColumn(LazyColumn):
             out[sel] = self._parts[j][rows[sel] - self._offs[j]]
         return out
 
-    def _release(self) -> None:
-        self._parts = []
-
 
 def concat(parts: list[Column]) -> Column:
     """One column of these parts in order: an ndarray when every part is one, else lazy."""
@@ -187,14 +201,15 @@ def concat(parts: list[Column]) -> Column:
 class TypedColumn(LazyColumn):
     """A typed-string column (typed_strings.py): the exceptions' increasing positions ``pos``
     and their strings ``exc``; every other row is a typed value, rendered by
-    ``render(typed_rows)`` (the strings of those typed values in order; all when ``None``).
+    ``render(typed_rows)`` (the strings of those typed values in order; all when ``None``),
+    whose fixed cost a call is ``call_rows``.
     """
 
-    __slots__ = ("_pos", "_exc", "_typed")
+    __slots__ = ("_exc", "_pos", "_typed")
 
     def __init__(self, n: int, pos: np.ndarray, exc: Column,
-                 render: Callable[[np.ndarray | None], list[str]]) -> None:
-        super().__init__(n)
+                 render: Callable[[np.ndarray | None], list[str]], call_rows: int) -> None:
+        super().__init__(n, call_rows)
         self._pos = pos
         self._exc = exc
         self._typed = render

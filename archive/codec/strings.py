@@ -92,17 +92,17 @@ class PlainColumn(LazyColumn):
     (a NUL after each value); a partial one slices the text per requested row.
     """
 
-    __slots__ = ("_raw", "_text", "_lens", "_ends", "_kind")
-    call_rows = 8
+    __slots__ = ("_ends", "_kind", "_lens", "_raw", "_src", "_text")
 
     def __init__(self, data: bytes | memoryview, lens: np.ndarray, kind: Kind) -> None:
-        super().__init__(len(lens))
+        super().__init__(len(lens), call_rows=32)
         raw = bytes(data)
         text: str | bytes | None = None
         if kind == "str" and not raw.isascii():
             text = raw.decode("utf-8", _SURR)
         check_lengths(lens, len(raw) if text is None else len(text))
         self._raw, self._text, self._lens, self._kind = raw, text, lens, kind
+        self._src: str | bytes | None = text  # what values are sliced from (built when needed)
         self._ends: np.ndarray | None = None
 
     def _decode_all(self) -> np.ndarray:
@@ -114,16 +114,16 @@ class PlainColumn(LazyColumn):
             keep[np.cumsum(lens) + np.arange(n)] = False
             sep[keep] = np.frombuffer(raw, dtype=np.uint8)
             joined = sep.tobytes()
-            return objects((joined.decode("ascii") if kind == "str" else joined).split(
-                "\0" if kind == "str" else b"\0")[:-1], n)
+            parts = joined.decode("ascii").split("\0") if kind == "str" else joined.split(b"\0")
+            return objects(parts[:-1], n)
         ends = np.cumsum(lens)
         whole = self._whole()
         return objects([whole[a:b] for a, b in zip((ends - lens).tolist(), ends.tolist())], n)
 
     def _whole(self) -> str | bytes:
-        if self._text is None:
-            self._text = self._raw.decode("ascii") if self._kind == "str" else self._raw
-        return self._text
+        if self._src is None:
+            self._src = self._raw.decode("ascii") if self._kind == "str" else self._raw
+        return self._src
 
     def _render(self, rows: np.ndarray) -> np.ndarray:
         if self._ends is None:
@@ -133,18 +133,14 @@ class PlainColumn(LazyColumn):
         return objects([whole[a:b] for a, b in zip((ends - self._lens[rows]).tolist(),
                                                    ends.tolist())], len(rows))
 
-    def _release(self) -> None:
-        self._raw, self._text, self._ends = b"", None, None
-
 
 class DictColumn(LazyColumn):
     """Dictionary values ``uniques`` (a column itself, maybe lazy) at indices ``idx``."""
 
-    __slots__ = ("_uniques", "_idx")
-    call_rows = 4
+    __slots__ = ("_idx", "_uniques")
 
     def __init__(self, uniques: Column, idx: np.ndarray) -> None:
-        super().__init__(len(idx))
+        super().__init__(len(idx), call_rows=32)
         self._uniques, self._idx = uniques, idx
 
     def _decode_all(self) -> np.ndarray:

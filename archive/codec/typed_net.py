@@ -141,6 +141,7 @@ class StrIPv6(TypedString):
     codec_id = IPV6
     name = "str-ipv6"
     min_len, max_len = 2, 39
+    call_rows = 128
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
         packed = list(map(_pton, values.tolist()))

@@ -40,12 +40,12 @@ kind of matrix from the typed values, with NUL fillers where a variable-width va
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, cast
 
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.lazy import TypedColumn
+from archive.codec.lazy import Column, TypedColumn
 from archive.codec.registry import Encoding, Kind, register
 from archive.codec.strings import (
     CONST,
@@ -165,6 +165,8 @@ class TypedString(Encoding):
     kinds = frozenset({"str"})
     min_len: ClassVar[int] = 1
     max_len: ClassVar[int] = 64
+    #: What rendering a few rows costs beyond the rows, in rows of a full render (measured).
+    call_rows: ClassVar[int] = 64
     #: Fraction of typed values below which the encoding does not apply (tests lower it).
     min_typed: ClassVar[float] = MIN_TYPED
 
@@ -223,14 +225,14 @@ class TypedString(Encoding):
         e = r.u32()
         if e > count:
             raise CorruptChunkError(f"{e} exceptions in {count} values")
-        pos, exc = np.zeros(0, dtype=np.int64), objects([], 0)
+        pos, exc = np.zeros(0, dtype=np.int64), cast(Column, objects([], 0))
         if e:
             pos = decode_int(r, e, depth)
             if int(pos[0]) < 0 or int(pos[-1]) >= count or (e > 1 and int(np.diff(pos).min()) <= 0):
                 raise CorruptChunkError("exception positions not increasing within the column")
             exc = decode_sub_lazy(r, "str", e, depth)
         prepared = self.prepare(r, count - e, depth)
-        return TypedColumn(count, pos, exc, partial(self.render, prepared))
+        return TypedColumn(count, pos, exc, partial(self.render, prepared), self.call_rows)
 
 
 def strided(idx: np.ndarray, k: int = LAYOUT_SAMPLE) -> np.ndarray:
@@ -246,6 +248,7 @@ class StrDecimal(TypedString):
     codec_id = DECIMAL
     name = "str-decimal"
     min_len, max_len = 1, 19
+    call_rows = 16
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
         m = ascii_matrix(values.tolist(), 19, lens).astype(np.int64)
@@ -293,6 +296,7 @@ class StrHex(TypedString):
     codec_id = HEX
     name = "str-hex"
     min_len, max_len = 4, 128
+    call_rows = 128
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         counts = np.bincount(lens)

@@ -104,6 +104,7 @@ class StrTime(TypedString):
     codec_id = TIME
     name = "str-time"
     min_len, max_len = 5, MAX_LAYOUT
+    call_rows = 256
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         sample = strided(np.arange(len(values)))
