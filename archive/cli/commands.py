@@ -20,6 +20,7 @@ from archive.cli.output import (
     write_csv,
     write_jsonl,
 )
+from archive.query import parse as parse_where
 from archive.query.values import format_literal, format_path
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -116,18 +117,42 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- grep
-def _grep_where(path: tuple[str, ...], pattern: str, regex: bool, ignore_case: bool) -> str:
-    """``path contains "p" or path contains b"p"`` (or ``matches``), for str and bytes values."""
+def _grep_where(path: tuple[str, ...], pattern: str, regex: bool, ignore_case: bool,
+                errors: str = "strict") -> str:
+    """``path contains "p" or path contains b"p"`` (or ``matches``), for str and bytes values.
+
+    The bytes form is PATTERN encoded as UTF-8 with ``errors`` (left out when that fails).
+    """
     if ignore_case:
         pattern, regex = "(?i)" + (pattern if regex else re.escape(pattern)), True
     op = "matches" if regex else "contains"
     col = format_path(path)
     alts = [f"{col} {op} {format_literal(pattern)}"]
     try:
-        alts.append(f"{col} {op} {format_literal(pattern.encode('utf-8'))}")
+        alts.append(f"{col} {op} {format_literal(pattern.encode('utf-8', errors))}")
     except UnicodeEncodeError:
         pass
     return " or ".join(alts)
+
+
+def _text_archive(ar: archive.Archive) -> bool:
+    """Do the records hold only text lines (root str / bytes values, or nothing yet)?"""
+    return all(path == () and slot in ("tag", "str", "bytes") for path, slot in ar._view.columns)
+
+
+def _root_where(pattern: str, regex: bool, ignore_case: bool) -> str | None:
+    """The ``$`` form of the whole-record test of a text archive (None: keep the Python test).
+
+    The Python test compiles PATTERN with ``re.IGNORECASE``; the where language spells that
+    ``(?i)``, so the where form is used only when both compile (global flags inside PATTERN
+    may refuse the prefix).
+    """
+    where = _grep_where((), pattern, regex, ignore_case, "surrogateescape")
+    try:
+        parse_where(where)
+    except (ValueError, re.error):
+        return None
+    return where
 
 
 def _root_filter(pattern: str, regex: bool, ignore_case: bool) -> Any:
@@ -159,10 +184,19 @@ def run_grep(args: argparse.Namespace) -> int:
                     raise CliError(f"bad regular expression {args.pattern!r}: {e}", 2) from None
             where = _grep_where(parse_column(args.column), args.pattern, args.regex, args.ignore_case)
             it: Iterator[Any] = ar.scan(where=where)
-        else:  # the where language has no root path: filter whole records in Python
-            it = filter(_root_filter(args.pattern, args.regex, args.ignore_case), ar.scan())
+        else:
+            test = _root_filter(args.pattern, args.regex, args.ignore_case)  # checks the regex
+            where = _root_where(args.pattern, args.regex, args.ignore_case) if _text_archive(ar) else None
+            if where is not None:  # lines: a scan of `$`, so template dictionaries prune groups
+                it = ar.scan(where=where)
+            else:  # records of any shape: their JSON text, tested in Python
+                it = filter(test, ar.scan())
         if limit is not None:
             it = islice(it, limit)
+        if args.count:
+            n = sum(1 for _ in it)
+            print(n)
+            return 0 if n else 1
         out = binary_stdout()
         n = 0
         buf: list[bytes] = []
@@ -218,7 +252,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                        epilog="examples:\n  archive grep sys.ar 'Failed password'\n"
                               "  archive grep sys.ar --regex 'error|fail' -i --limit 20\n"
                               "  archive grep dns.ar --column query wrccdc\n\n"
+                              "  archive grep sys.ar --count 'session opened'\n\n"
                               "Text lines are printed as they are; other records as JSON lines.\n"
+                              "On an archive of text lines the search is a scan of the where\n"
+                              "expression '$ contains PATTERN' (or 'matches'): groups whose log\n"
+                              "templates cannot hold PATTERN are skipped without decoding them.\n"
                               "Exit status: 0 when something matched, 1 when nothing did.\n")
     p.add_argument("archive", metavar="ARCHIVE")
     p.add_argument("pattern", metavar="PATTERN")
@@ -226,4 +264,5 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--regex", action="store_true", help="PATTERN is a Python regular expression")
     p.add_argument("-i", "--ignore-case", action="store_true")
     p.add_argument("--limit", type=int, metavar="N")
+    p.add_argument("--count", action="store_true", help="print only the number of matching records")
     p.set_defaults(func=run_grep)

@@ -147,10 +147,11 @@ class GroupReader:
         key = ("shapes", path)
         s = self._cache.get(key)
         if s is None:
-            s = self._cache[key] = self._shapes(path)
+            s = self._shapes(path)
             sids = self.ints(path, "shape")
             if len(sids) and (sids.min() < 0 or sids.max() >= len(s)):
                 raise CorruptChunkError(f"shape id outside the shape table of {path!r}")
+            self._cache[key] = s  # only once checked: a second read must fail the same way
         return s
 
     def _field_prefix(self, path: Path, k: str) -> np.ndarray:

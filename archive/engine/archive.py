@@ -30,7 +30,7 @@ from archive.errors import (
     StorageError,
 )
 from archive.index.records import encode_key
-from archive.index.store import IndexStore
+from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.lock import WriterLock
 from archive.codec.shred import SLOT_KIND
 
@@ -51,6 +51,7 @@ class Archive:
         self._groups: OrderedDict[int, tuple[GroupReader, int]] = OrderedDict()
         self._cached_bytes = 0
         self._pending_reader: GroupReader | None = None
+        self._stale = False
         requested = settings_from_kwargs(settings) if settings else None
         if mode == "r":
             if not (self.path / "index").is_dir():
@@ -67,7 +68,7 @@ class Archive:
         try:
             self.settings = self._settings(requested)
             self._view = self._load_view()
-            self.store.on_grow.append(lambda: self._view is not None and self._view.drop_txn())
+            self.store.on_grow.append(self._map_growing)
             if mode == "a":
                 housekeeping.trim_tails(self.path, self._view)
                 self._writer = Writer(self.path, self.store, self._view, self.settings)
@@ -80,8 +81,11 @@ class Archive:
     # --- opening -----------------------------------------------------------------------------
     def _settings(self, requested: Settings | None) -> Settings:
         db = self.store.db["meta"]
-        with self.store.read() as txn:
-            version, raw = txn.get(b"format", db=db), txn.get(b"settings", db=db)
+        try:
+            with self.store.read() as txn:
+                version, raw = txn.get(b"format", db=db), txn.get(b"settings", db=db)
+        except LMDB_DAMAGE as e:
+            raise CorruptIndexError(f"the index is damaged: {e}") from None
         if version is None and self.mode == "a":
             s = requested or Settings()
 
@@ -91,6 +95,9 @@ class Archive:
                 txn.put(b"state", b'{"rows": 0}', db=db)
             self.store.write(init)
             return s
+        if version is None and self.mode == "r":
+            raise ArchiveNotFoundError(f"no archive at {self.path}: its creation never completed "
+                                       "(open with mode='a' to create it)")
         check_version(version, str(self.path))
         stored = Settings.from_json(raw or b"{}")
         if requested is not None and requested != stored:
@@ -172,7 +179,10 @@ class Archive:
         self._check_open()
         if self._writer is not None and k in self._writer.p.keys:
             return self._writer.p.keys[k]
-        raw = self._view.get_txn().get(k, db=self.store.db["keys"])
+        try:
+            raw = self._view.get_txn().get(k, db=self.store.db["keys"])
+        except LMDB_DAMAGE as e:
+            raise CorruptIndexError(f"the index is damaged: {e}") from None
         if raw is None:
             return None
         slot = int.from_bytes(raw, "little")
@@ -191,7 +201,7 @@ class Archive:
             return out
         if len(rows) == 1:
             reader, first = self._group(int(self._group_of(rows)[0]))
-            return reader.records_at(rows - first, projection)
+            return self._records_at(reader, rows - first, projection)
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         groups = self._group_of(srt)
@@ -200,10 +210,17 @@ class Archive:
         for a, b in zip(starts, starts[1:] + [len(srt)]):
             g = int(groups[a])
             reader, first = self._group(g)
-            recs = reader.records_at(srt[a:b] - first, projection)
+            recs = self._records_at(reader, srt[a:b] - first, projection)
             for j, rec in zip(order[a:b].tolist(), recs):
                 out[j] = rec
         return out
+
+    def _records_at(self, reader: GroupReader, local: np.ndarray, projection: Projection) -> list:
+        try:
+            return reader.records_at(local, projection)
+        except ArchiveError:
+            self._drop_cache()  # a reader that failed part-way may keep unchecked state cached
+            raise
 
     def _group_of(self, rows: np.ndarray) -> np.ndarray:
         g = self._view.group_of(rows)
@@ -212,7 +229,11 @@ class Archive:
         return g
 
     def _group(self, g: int, columns: set[int] | None = None) -> tuple[GroupReader, int]:
-        """The reader of group ``g`` and its first row (the writer's pending group included)."""
+        """The reader of group ``g`` and its first row (the writer's pending group included).
+
+        A new reader decodes ``columns`` (column ids; all when None) at once, in one batch;
+        every other column is decoded when first asked for.
+        """
         view = self._view
         if g == len(view.group_first):
             if self._pending_reader is None or self._pending_reader.n != self._writer.p.rows:
@@ -429,6 +450,18 @@ class Archive:
     def _check_open(self) -> None:
         if self._view is None:
             raise ValueError("I/O operation on a closed archive")
+        if self._stale:
+            self._stale = False
+            self.refresh()
+
+    def _map_growing(self) -> None:
+        """A writer of this process is about to grow the LMDB map: no transaction may stay
+        open.  The writer renews its own on the next lookup (it is always at its newest
+        state); a reader moves to the newest commit as a whole on its next call, rather than
+        mixing a newer commit's keys with the rows it has loaded."""
+        if self._view is not None:
+            self._view.drop_txn()
+            self._stale = self._writer is None
 
     def close(self) -> None:
         """Commit (when writing) and release everything.  Idempotent."""

@@ -16,6 +16,7 @@ from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
 from archive.engine.writer import parent_column
 from archive.index.records import NO_PARENT, U32, U64, chunk_stats, unpack_colchunk
+from archive.index.store import LMDB_DAMAGE
 from archive.engine.view import View
 from archive.errors import ArchiveError, CorruptChunkError
 from archive.storage.segments import FILE_HEADER, FILE_MAGIC, segment_name
@@ -48,9 +49,13 @@ def trim_tails(directory: Path, view: View) -> None:
             with open(fv.path, "r+b") as f:
                 f.truncate(fv.length)
     last = max(view.files, default=-1)
+    # Files below ``last`` that nothing references are an older generation a compaction
+    # committed over and died before unlinking (kept if any chunk reference names them).
+    named = {int(f) for refs in view.group_refs for f in np.unique(refs["file"]).tolist()}
     for name in os.listdir(directory):
         m = _SEG_RE.match(name)
-        if m and int(m.group(1)) > last:
+        if m and (int(m.group(1)) > last
+                  or (int(m.group(1)) not in view.files and int(m.group(1)) not in named)):
             (directory / name).unlink()
 
 
@@ -156,7 +161,10 @@ def verify(ar: "Archive") -> list[str]:
             if g not in pending:  # the writer's uncommitted groups have no entries yet
                 problems.extend(_check_entries(view, g, decoded))
             problems.extend(_check_counts(view, g, decoded, shapes))
-    problems.extend(_check_keys(ar))
+    try:
+        problems.extend(_check_keys(ar))
+    except LMDB_DAMAGE as e:
+        problems.append(f"the index's key table is damaged: {e}")
     if not problems:
         problems.extend(_check_groups(ar))
     return problems
@@ -172,12 +180,16 @@ def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> 
         where = f"group {g}: column {path_str(path)}:{slot}"
         prefix = U32.pack(col) + U64.pack(g)
         entries = []
-        with view.get_txn().cursor(db=db) as cur:
-            if cur.set_range(prefix):
-                for k, raw in cur:
-                    if not k.startswith(prefix):
-                        break
-                    entries.append(raw)
+        try:
+            with view.get_txn().cursor(db=db) as cur:
+                if cur.set_range(prefix):
+                    for k, raw in cur:
+                        if not k.startswith(prefix):
+                            break
+                        entries.append(raw)
+        except LMDB_DAMAGE as e:
+            out.append(f"{where}: the index's chunk table is damaged: {e}")
+            continue
         if len(entries) != len(parts):
             out.append(f"{where}: {len(entries)} chunk entries for {len(parts)} chunks")
             continue
@@ -193,7 +205,7 @@ def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> 
                 out.append(f"{where} chunk {i}: entry says {count} values, the chunk holds {len(values)}")
             elif par != want_parent:
                 out.append(f"{where} chunk {i}: entry names parent column {par}, expected {want_parent}")
-            elif stats != chunk_stats(SLOT_KIND[slot], values, slot):
+            elif stats != chunk_stats(SLOT_KIND[slot], np.asarray(values), slot):
                 out.append(f"{where} chunk {i}: statistics {stats} do not match its values")
     return out
 
@@ -204,8 +216,9 @@ _SLOT_TAG = {slot: int(tag) for tag, slot in TAG_SLOT.items()}
 def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shapes: Any) -> list[str]:
     """Every column of a group holds exactly the values its parent calls for, and every column
     called for is there (assembly alone only notices columns that are too short)."""
+    sizes = {view.columns[c]: sum(len(p) for p in parts) for c, parts in decoded.items()}
     cols = {view.columns[c]: parts[0] if len(parts) == 1 else np.concatenate(parts)
-            for c, parts in decoded.items()}
+            for c, parts in decoded.items() if view.columns[c][1] in ("tag", "len", "shape")}
     n = int(view.group_rows[g])
     out = []
     for (path, slot), arr in cols.items():
@@ -230,7 +243,8 @@ def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shap
         return 0 if sids is None or not len(has) else int(has[sids].sum())
 
     wanted = {((), "tag")} if n else set()
-    for (path, slot), arr in cols.items():
+    for (path, slot), size in sizes.items():
+        arr = cols.get((path, slot))
         if slot == "tag":
             want = called_for(path)
             wanted.update((path, TAG_SLOT[Tag(t)]) for t in np.unique(arr).tolist() if Tag(t) in TAG_SLOT)
@@ -242,16 +256,17 @@ def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shap
             elif slot == "shape":
                 table = shapes(path)
                 wanted.update((path + (k,), "tag") for s in np.unique(arr).tolist() for k in table[s])
-        if len(arr) != want:
-            out.append(f"group {g}: column {path_str(path)}:{slot} holds {len(arr)} values, "
+        if size != want:
+            out.append(f"group {g}: column {path_str(path)}:{slot} holds {size} values, "
                        f"its parent calls for {want}")
     out.extend(f"group {g}: column {path_str(p)}:{s} is called for but has no chunk"
-               for p, s in sorted(wanted - cols.keys(), key=str))
+               for p, s in sorted(wanted - sizes.keys(), key=str))
     return out
 
 
 def _check_keys(ar: "Archive") -> list[str]:
-    """Every committed key maps to a live row."""
+    """Every committed key maps to a live row; every redirect leads from a live slot to a
+    hidden row."""
     view = ar._view
     pending = ar._writer.p.keys if ar._writer is not None else {}
     names, slots = [], []
@@ -262,8 +277,15 @@ def _check_keys(ar: "Archive") -> list[str]:
                 slots.append(int.from_bytes(raw, "little") if len(raw) == 8 else -1)
     arr = np.array(slots, dtype=np.float64)  # a hostile u64 must not overflow
     bad = (arr < 0) | (arr >= view.rows) | np.isin(arr, view.dead)
-    return [f"key {names[i]!r} maps to row {slots[i]}, which holds no live record"
-            for i in np.flatnonzero(bad).tolist()]
+    out = [f"key {names[i]!r} maps to row {slots[i]}, which holds no live record"
+           for i in np.flatnonzero(bad).tolist()]
+    # A replaced record's slot is live and its content lives in a hidden (deleted) row.
+    dead = set(view.dead.tolist())
+    out.extend(f"redirect {slot} -> {row}: {'the slot is deleted' if slot in dead else 'the row is live'}"
+               for slot, row in sorted(view.redirect.items()) if slot in dead or row not in dead)
+    shared = Counter(view.redirect.values())
+    out.extend(f"row {row} is the content of {n} slots" for row, n in sorted(shared.items()) if n > 1)
+    return out
 
 
 def _check_groups(ar: "Archive") -> list[str]:

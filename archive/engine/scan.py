@@ -2,7 +2,9 @@
 
 A scan walks the groups in order.  For each group it first asks the expression whether any
 record *could* match, given the group's chunk statistics (value kinds present, min/max per
-kind) — a group ruled out is skipped without decompressing anything.  Otherwise only the
+kind) — a group ruled out is skipped without decompressing anything — and, for string tests
+(``contains`` / ``startswith`` / ``matches``) on columns of log lines, the template
+dictionaries of the group's chunks (:mod:`archive.engine.grep`).  Otherwise only the
 columns under the filtered paths are decoded, the expression is evaluated vectorized over the
 group, and only the matching records are assembled (projected to ``columns``).
 """
@@ -14,6 +16,7 @@ import numpy as np
 
 from archive.codec.assemble import MISSING, GroupReader, projection_tree
 from archive.codec.shred import Tag
+from archive.engine import grep
 from archive.engine.housekeeping import parse_path
 from archive.query import Expr, PathStats, parse
 
@@ -105,11 +108,15 @@ def scan(ar: "Archive", columns: Iterable[str | tuple] | None, where: str | None
         if (expr is not None and not len(moved)
                 and not expr.may_match({p: group_stats(ar, g, n, p) for p in expr.paths})):
             continue
+        # Likewise the template dictionaries of log-line chunks (archive.engine.grep).
+        if expr is not None and not len(moved) and not grep.may_match_templates(ar, g, expr):
+            continue
         redirected = {}
         if len(moved):
             recs = ar._read_rows(content[moved])
             redirected = dict(zip(moved.tolist(), recs))
-        reader, _ = ar._group(g)
+        # Filtered or projected: decode columns as the paths ask for them, not the whole group.
+        reader, _ = ar._group(g, None if expr is None and proj is None else set())
         local = live - first
         mask = _select(ar, reader, local, expr, redirected)
         keep = np.flatnonzero(mask)
@@ -157,7 +164,7 @@ def column(ar: "Archive", path: str | tuple) -> np.ndarray:
             arr = np.empty(len(vals), dtype=object)
             arr[:] = vals
         else:
-            reader, _ = ar._group(g)
+            reader, _ = ar._group(g, set())  # only the path's columns get decoded
             arr = reader.path_values_at(p, live - first)
         parts.append(arr)
     if not parts:

@@ -23,7 +23,7 @@ class Settings:
     ``segment_bytes``: segment files rotate past this size.
     """
 
-    group_rows: int = 16384
+    group_rows: int = 4096
     group_bytes: int = 8 << 20
     chunk_items: int = 1 << 20
     chunk_bytes: int = 16 << 20

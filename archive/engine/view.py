@@ -29,7 +29,7 @@ from archive.codec.shred import ITEM, SLOT_KIND, Path as NodePath
 from archive.index.records import (
     FILE_VALUE, U32, U32U32, U64, unpack_colchunk, unpack_group,
 )
-from archive.index.store import IndexStore
+from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.segments import map_file, segment_name
 from archive.errors import CorruptChunkError, CorruptIndexError
 
@@ -70,7 +70,12 @@ class FileView:
         ends = segs[:, 0] + segs[:, 1]
         bad = (ends < segs[:, 0]) | (ends > avail)
         safe = np.where(bad[:, None], np.uint64(0), segs) if bad.any() else segs
-        data = map_file(self.path, avail) if avail else b""
+        try:
+            data = map_file(self.path, avail) if avail else b""
+        except OSError:  # gone since getsize (a compaction unlinked it): a stale snapshot
+            data, self.error = b"", f"segment file {self.path.name} is missing"
+            bad = np.ones(len(segs), dtype=bool)
+            safe = np.zeros_like(segs)
         self.buffer = BufferWithSegments(data, np.ascontiguousarray(safe, dtype=np.uint64))
         self.bad = bad
 
@@ -111,7 +116,7 @@ class View:
         try:
             return cls._load(store, directory, txn)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-                struct.error) as e:
+                struct.error) + LMDB_DAMAGE as e:
             # Whatever a garbled entry trips over while being parsed is a corrupt index.
             raise CorruptIndexError(f"unreadable index entry: {type(e).__name__}: {e}") from None
 
@@ -262,13 +267,16 @@ class View:
         """Statistics of each chunk of a column in a group (reads the view's transaction)."""
         out = []
         db = self.store.db["colchunks"]
-        with self.get_txn().cursor(db=db) as cur:
-            prefix = U32.pack(col) + U64.pack(group)
-            if cur.set_range(prefix):
-                for k, raw in cur:
-                    if not k.startswith(prefix):
-                        break
-                    out.append(unpack_colchunk(raw)[3])
+        try:
+            with self.get_txn().cursor(db=db) as cur:
+                prefix = U32.pack(col) + U64.pack(group)
+                if cur.set_range(prefix):
+                    for k, raw in cur:
+                        if not k.startswith(prefix):
+                            break
+                        out.append(unpack_colchunk(raw)[3])
+        except LMDB_DAMAGE as e:
+            raise CorruptIndexError(f"the index is damaged: {e}") from None
         return out
 
     def refs_by_col(self, group: int) -> dict[int, np.ndarray]:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import lmdb
 import numpy as np
 
 from archive.codec import chunk as _chunk
-from archive.codec.chunk import ChunkEncoder
+from archive.codec.chunk import ChunkEncoder, EncodedChunk
 from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
@@ -36,6 +36,10 @@ from archive.index.records import (
 )
 from archive.index.store import IndexStore
 from archive.storage.segments import SegmentWriter
+
+
+#: Groups a column keeps its last chosen encoding for before selection runs again.
+RESCORE_EVERY: Final = 8
 
 
 def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
@@ -100,9 +104,15 @@ class Writer:
         self.col_ids = dict(view.col_ids)
         self.n_columns = len(view.columns)
         self.col_next_item: dict[int, int] = {}
+        #: per column: (codec id of its last selection, groups encoded with it since)
+        self._choice: dict[int, tuple[int, int]] = {}
         self.p = Pending()
         last = max(view.files) if view.files else -1
         self.committed_file = (last, view.files[last].length if last >= 0 else 0)
+        if last >= 0 and view.files[last].error:
+            # The newest file is missing or shorter than committed: never write into it (that
+            # would recreate it or leave a hole); continue in a new file.
+            self.committed_file = (last, -1)
         self.file_chunks = {f: len(fv.segments) for f, fv in view.files.items()}
         self.file_length = {f: fv.length for f, fv in view.files.items()}
         self._announced = 0
@@ -184,6 +194,23 @@ class Writer:
             a = b
         return out or [(0, 0)]
 
+    def _encode(self, col: int, kind: str, values: np.ndarray) -> EncodedChunk:
+        """Encode a chunk, reusing the column's last winning encoding for ``RESCORE_EVERY``
+        groups: selection (trial-encoding every candidate) is most of the encoding time, and a
+        column's best encoding rarely changes from one group to the next."""
+        last = self._choice.get(col)
+        if last is not None and last[1] < RESCORE_EVERY:
+            try:
+                enc = self.encoder.encode(kind, values, only=(last[0],))
+            except ValueError:  # it no longer applies: choose again
+                pass
+            else:
+                self._choice[col] = (last[0], last[1] + 1)
+                return enc
+        enc = self.encoder.encode(kind, values)
+        self._choice[col] = (enc.codec_id, 0)
+        return enc
+
     def flush_group(self) -> None:
         """Encode the pending group into chunks in the segment files (not yet committed)."""
         if not self.p.rows:
@@ -199,7 +226,7 @@ class Writer:
             parent_id = NO_PARENT if parent is None else self._col_id(parent)
             for part, (a, b) in enumerate(self._pieces(kind, arr)):
                 piece = arr[a:b]
-                enc = self.encoder.encode(kind, piece)
+                enc = self._encode(col, kind, piece)
                 fno, off = self.segw.append(enc.data)
                 seg = self.file_chunks.get(fno, 0)
                 self.file_chunks[fno] = seg + 1

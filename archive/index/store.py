@@ -27,6 +27,7 @@ read transaction drop it (``on_grow``) before the map is resized.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 import weakref
@@ -35,11 +36,14 @@ from typing import Any, Callable, Final, Iterator, TypeVar
 
 import lmdb
 
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, ArchiveNotFoundError, CorruptIndexError, StorageError
 
 DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "colchunks", "keys",
               "dead", "redirect")
 INITIAL_MAP: Final = 64 << 20
+#: What liblmdb raises when a read meets a damaged page (and, after that, for the rest of the
+#: transaction): callers turn these into CorruptIndexError.
+LMDB_DAMAGE: Final = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.BadTxnError)
 T = TypeVar("T")
 
 
@@ -71,16 +75,29 @@ def _open_env(path: Path, create: bool) -> _Shared:
         raise ArchiveError(f"cannot open the index at {path}: {e}") from e
     env.set_mapsize(0)  # adopt a map another process has grown
     db = {}
+    if create:
+        # All tables in one transaction: a writer killed while creating the archive leaves
+        # every table or none, never an index lacking some.
+        with env.begin(write=True) as txn:
+            for name in DBS:
+                env.open_db(name.encode(), txn=txn, create=True)
     for name in DBS:
         try:
             # Without an explicit txn: a handle opened inside a read-only txn would die with it.
             db[name] = env.open_db(name.encode(), create=create)
         except (lmdb.NotFoundError, lmdb.ReadonlyError):
             env.close()
+            if name == DBS[0]:
+                raise ArchiveNotFoundError(
+                    f"no archive at {path.parent}: its index holds none of our tables (a "
+                    "creation that never completed, or not an archive)") from None
             raise ArchiveError(
                 f"the index at {path} lacks the {name!r} table: not an archive, or "
                 "written by an incompatible version"
             ) from None
+        except LMDB_DAMAGE as e:
+            env.close()
+            raise CorruptIndexError(f"the index at {path} is damaged: {e}") from None
     return _Shared(env, db)
 
 
@@ -135,7 +152,12 @@ class IndexStore:
             txn = self.env.begin(write=True)
             try:
                 result = fn(txn)
-                txn.commit()
+                try:
+                    txn.commit()
+                except lmdb.MapFullError:
+                    raise
+                except lmdb.Error as e:  # the disk refused the pages (full, size limit, I/O)
+                    raise StorageError(errno.EIO, f"committing the index failed: {e}") from e
                 return result
             except lmdb.MapFullError:
                 txn.abort()

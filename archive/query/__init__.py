@@ -6,6 +6,7 @@ Examples::
     `id.resp_p` >= 1024 or not exists `id.resp_p`
     host.name startswith "www." and (status == null or tags contains "slow")
     msg matches "^GET /[a-z]+" AND NOT user.`first.name` == 'bob'
+    $ contains "ERROR" and not $ matches "heartbeat|keepalive"     -- lines of a text archive
 
 Grammar (keywords are case-insensitive; whitespace is free between tokens)::
 
@@ -20,13 +21,18 @@ Grammar (keywords are case-insensitive; whitespace is free between tokens)::
                | path "contains" literal
                | path "matches" (string | bytes)        -- a Python regex, re.search
     CMP       := "==" | "!=" | "<" | "<=" | ">" | ">="
-    path      := key ("." key)*
+    path      := "$" | key ("." key)*                  -- "$": the record itself
     key       := identifier | `backquoted`              -- [A-Za-z_][A-Za-z0-9_]*; a backquote
                                                         --   inside backquotes is doubled: ``
     literal   := integer | float | string | bytes | "true" | "false" | "null"
 
 A path is a tuple of str keys: ``a.`b.c`.d`` is ``("a", "b.c", "d")``. The *first* key of a path
 must be backquoted if it is a keyword (```null` == 1``); later keys may be bare keywords.
+The root path ``$`` names the whole record, e.g. the line (a str, or bytes when not UTF-8) of
+an archive of text lines: ``$ contains "ERROR"``, ``$ matches b"^\xff"``. It is the empty
+path tuple :data:`ROOT` (``ROOT == ()``; the node constructors take ``ROOT``, not a bare
+``()``); it takes no keys (``$.a`` is an error: write ``a``), and a key named ``$`` is
+written backquoted, ```$```.
 Integers have any size (``-12``, ``123456789012345678901234567890``); floats have a dot or an
 exponent (``1.5``, ``-.5``, ``2e10``; ``1e999`` is infinity; there is no NaN literal). Strings
 use single or double quotes with backslash escapes ``\\ \' \" \/ \n \r \t \b \f \0
@@ -36,7 +42,8 @@ each other; ``x not in [...]`` is spelled ``not x in [...]``.
 
 Semantics (``evaluate`` on columns and ``matches`` on one record agree exactly):
 
-* A record's value at a path is found by walking nested dicts; a path absent from the record,
+* A record's value at a path is found by walking nested dicts (at ``$``: the record itself,
+  which is never MISSING); a path absent from the record,
   or running through a non-dict, gives :data:`MISSING` (distinct from JSON ``null``/None).
 * Comparisons are typed like JSON. int and float compare numerically with each other and
   *exactly* (no float rounding, integers of any size); bool equals only bool (``x == 1`` is
@@ -87,9 +94,9 @@ from archive.query.expr import (
 )
 from archive.query.parse import parse
 from archive.query.prune import PathStats
-from archive.query.values import MISSING, lookup
+from archive.query.values import MISSING, ROOT, lookup
 
 __all__ = [
-    "MISSING", "And", "Compare", "Contains", "Exists", "Expr", "In", "Matches", "Not", "Or",
+    "MISSING", "ROOT", "And", "Compare", "Contains", "Exists", "Expr", "In", "Matches", "Not", "Or",
     "PathStats", "QuerySyntaxError", "StartsWith", "lookup", "parse",
 ]

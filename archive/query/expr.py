@@ -26,6 +26,8 @@ from archive.query.values import (
     K_STR,
     MISSING,
     NUMERIC,
+    ROOT,
+    _RootPath,
     compare,
     contains,
     format_literal,
@@ -43,9 +45,11 @@ _LITERAL_KINDS = (K_NULL, K_BOOL, K_INT, K_FLOAT, K_STR, K_BYTES)
 
 
 def _check_path(path: Iterable[str]) -> Path:
+    if isinstance(path, _RootPath):
+        return ROOT
     path = tuple(path)
     if not path or not all(isinstance(k, str) for k in path):
-        raise TypeError(f"a path is a non-empty tuple of str keys, not {path!r}")
+        raise TypeError(f"a path is a non-empty tuple of str keys (or ROOT), not {path!r}")
     return path
 
 

@@ -22,12 +22,12 @@ from archive.query.expr import (
     Or,
     StartsWith,
 )
-from archive.query.values import FLIP, KEYWORDS, format_path
+from archive.query.values import FLIP, KEYWORDS, ROOT, format_path
 
 # Token kinds.
-IDENT, BQ, NUM, STR, BYTES, OP, LPAREN, RPAREN, LBRACK, RBRACK, COMMA, DOT, EOF = (
+IDENT, BQ, NUM, STR, BYTES, OP, LPAREN, RPAREN, LBRACK, RBRACK, COMMA, DOT, EOF, DOLLAR = (
     "identifier", "quoted key", "number", "string", "bytes", "operator",
-    "'('", "')'", "'['", "']'", "','", "'.'", "end of input",
+    "'('", "')'", "'['", "']'", "','", "'.'", "end of input", "'$'",
 )
 
 
@@ -81,6 +81,9 @@ def tokenize(text: str) -> list[Tok]:
         after_key = bool(toks) and toks[-1].kind in (IDENT, BQ)
         if c in _PUNCT:
             toks.append(Tok(_PUNCT[c], c, i, i + 1))
+            i += 1
+        elif c == "$":
+            toks.append(Tok(DOLLAR, c, i, i + 1))
             i += 1
         elif c == "." and (after_key or not text[i + 1:i + 2].isdigit()):
             toks.append(Tok(DOT, c, i, i + 1))
@@ -195,6 +198,8 @@ def _describe(t: Tok) -> str:
         return f"{t.kind} literal"
     if t.kind == BQ:
         return "quoted key"
+    if t.kind == DOLLAR:
+        return "root path '$'"
     return repr(t.value)
 
 
@@ -288,7 +293,7 @@ class _Parser:
 
     def at_path(self) -> bool:
         t = self.peek()
-        return t.kind == BQ or (t.kind == IDENT and t.value.lower() not in KEYWORDS)
+        return t.kind in (BQ, DOLLAR) or (t.kind == IDENT and t.value.lower() not in KEYWORDS)
 
     def parse_literal(self, what: str) -> Any:
         t = self.peek()
@@ -301,7 +306,8 @@ class _Parser:
         if t.kind == EOF:
             self.fail(t, f"missing {what or 'literal'}")
         if self.at_path():
-            self.fail(t, f"expected {what or 'a literal'}, found path {t.value!r} "
+            shown = "$" if t.kind == DOLLAR else repr(t.value)
+            self.fail(t, f"expected {what or 'a literal'}, found path {shown} "
                          "(comparing two paths is not supported)")
         self.fail(t, f"expected {what or 'a literal'}, found {_describe(t)}")
 
@@ -309,6 +315,12 @@ class _Parser:
         if not self.at_path():
             t = self.peek()
             self.fail(t, f"expected a path {after}, found {_describe(t)}".replace("  ", " "))
+        if self.peek().kind == DOLLAR:
+            self.next()
+            t = self.peek()
+            if t.kind == DOT:
+                self.fail(t, "the root path '$' takes no keys: write a.b, not $.a.b")
+            return ROOT
         keys = [self.next().value]
         while self.peek().kind == DOT:
             self.next()

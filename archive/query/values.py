@@ -149,6 +149,27 @@ def search(v: Any, rx: re.Pattern) -> bool:
     return kind_of(v) == regex_kind(rx) and rx.search(v) is not None
 
 
+class _RootPath(tuple):
+    """The type of :data:`ROOT`: an empty path tuple that names the record itself."""
+
+    __slots__ = ()
+
+    def __new__(cls) -> _RootPath:  # noqa: PYI034 (a constant)
+        return super().__new__(cls, ())
+
+    def __repr__(self) -> str:
+        return "ROOT"
+
+    def __reduce__(self) -> tuple[type, tuple[()]]:
+        return (_RootPath, ())
+
+
+#: The root path, written ``$``: the record itself (a log line of a text archive).  It is an
+#: empty tuple (``ROOT == ()``), so it reads the root values everywhere a path tuple is used;
+#: the expression constructors accept it but refuse a plain ``()``, which is more likely a bug.
+ROOT: Final = _RootPath()
+
+
 def lookup(record: Any, path: tuple[str, ...]) -> Any:
     """The value at ``path`` in a plain record, walking nested dicts; MISSING when absent."""
     cur = record
@@ -171,6 +192,8 @@ _STR_ESCAPES: Final = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t":
 
 
 def format_path(path: tuple[str, ...]) -> str:
+    if not path:
+        return "$"
     parts = []
     for i, key in enumerate(path):
         if _IDENT.match(key) and (i > 0 or key.lower() not in KEYWORDS):

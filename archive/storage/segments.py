@@ -115,7 +115,10 @@ class SegmentWriter:
     def rollback(self, file_no: int, length: int) -> None:
         """Forget everything written after ``(file_no, length)`` (a failed batch or commit)."""
         if self._f is not None:
-            self._f.close()
+            try:
+                self._f.close()
+            except OSError:
+                pass  # flushing what the disk refused fails again; those bytes are dropped anyway
             self._f = None
         for extra in range(file_no + 1, self.file_no + 1):
             (self.directory / segment_name(extra)).unlink(missing_ok=True)

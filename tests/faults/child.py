@@ -291,11 +291,12 @@ def task_read(spec: dict) -> None:
             except archive.ArchiveError as e:
                 res[name] = _err(e)
         res["verify"] = ar.verify()
-        if spec.get("append"):  # a writer on the damaged archive still appends
-            ar.append({"after": "damage"})
-            ar.commit()
-            res["appended"] = ar[-1] == {"after": "damage"}
         ar.close()
+        if spec.get("append"):  # a writer on the damaged archive still appends
+            with archive.open(spec["path"], "a") as w:
+                w.append({"after": "damage"})
+            with archive.open(spec["path"]) as ar:
+                res["appended"] = len(ar) == n + 1 and ar[-1] == {"after": "damage"}
     Path(spec["out"]).write_text(json.dumps(res))
 
 
@@ -402,7 +403,7 @@ def task_fsize(spec: dict) -> None:
     i = 0
     try:
         while i < spec["max_records"]:
-            batch = [{"i": i + j, "pad": "z" * spec["pad"], "r": os.urandom(16).hex()} for j in range(spec["batch"])]
+            batch = [fsize_record(i + j, spec["pad"]) for j in range(spec["batch"])]
             ar.extend(batch, keys=[f"key-{i + j:08d}" + "q" * 80 for j in range(spec["batch"])] if spec["keys"] else None)
             ar.commit()
             i += len(batch)
@@ -411,7 +412,7 @@ def task_fsize(spec: dict) -> None:
         res["error"] = [type(e).__name__, e.errno, str(e)]
     except BaseException as e:  # what the test must not see
         res["error"] = [type(e).__name__, getattr(e, "errno", None), str(e)]
-        res["unexpected"] = True
+        res["unexpected"] = traceback.format_exc()
     res["len_after"] = len(ar)
     res["last_ok"] = ar[-1]["i"] == res["committed"] - 1 if len(ar) else None
     try:
@@ -420,6 +421,11 @@ def task_fsize(spec: dict) -> None:
     except BaseException as e:
         res["close_error"] = [type(e).__name__, str(e)]
     Path(spec["out"]).write_text(json.dumps(res))
+
+
+def fsize_record(i: int, pad: int) -> dict:
+    import random
+    return {"i": i, "pad": random.Random(i).randbytes(pad // 2).hex(), "r": f"{i * 2654435761 % 2**32:08x}"}
 
 
 def task_map_writer(spec: dict) -> None:
@@ -477,10 +483,39 @@ def task_map_reader(spec: dict) -> None:
     Path(spec["out"]).write_text(json.dumps(res))
 
 
+def task_snapshot_reader(spec: dict) -> None:
+    """While a churn writer puts, deletes and compacts: after each refresh, the whole content
+    and the ``__batch__`` record it names, so the parent can check every snapshot seen is
+    exactly the state after one commit."""
+    import archive
+    from tests.faults import workload as wl
+
+    res: dict[str, Any] = {"snapshots": {}, "refreshes": 0, "errors": []}
+    ar = archive.open(spec["path"])
+    done = Path(spec["done"])
+    while True:
+        finished = done.exists()
+        ar.refresh()
+        res["refreshes"] += 1
+        try:
+            content = list(ar.scan())
+            b = ar.get(wl.BATCH_KEY)
+        except archive.ArchiveError as e:
+            res["errors"].append(_err(e))
+            continue
+        res["snapshots"].setdefault(str(-1 if b is None else b["b"]), []).append(_fingerprint(content))
+        if finished:
+            break
+    res["snapshots"] = {k: sorted(set(v)) for k, v in res["snapshots"].items()}
+    ar.close()
+    Path(spec["out"]).write_text(json.dumps(res))
+
+
 TASKS = {
     "writer": task_writer, "read": task_read, "decode": task_decode,
     "stream_writer": task_stream_writer, "reader": task_reader, "fsize": task_fsize,
     "map_writer": task_map_writer, "map_reader": task_map_reader,
+    "snapshot_reader": task_snapshot_reader,
 }
 
 if __name__ == "__main__":
