@@ -25,8 +25,8 @@ import argparse
 import datetime as dt
 import gzip
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import orjson
@@ -37,12 +37,12 @@ QUERY_FIELDS = ("query", "qclass", "qclass_name", "qtype", "qtype_name", "rcode"
                 "AA", "TC", "RD", "RA", "Z", "answers", "TTLs", "rejected")
 NET_FIELDS = ("id.orig_h", "id.resp_h", "id.resp_p", "proto")
 B62 = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", np.uint8)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _ts(s: str) -> int:
     """Zeek ISO timestamp -> integer microseconds since the epoch (exact)."""
-    d = dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    d = dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     delta = d - _EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 

@@ -8,13 +8,15 @@ keys, a top-level ``column`` field and a filter ``(path, op, value)`` with op ``
 from __future__ import annotations
 
 import gzip
+import io
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
-
-import orjson
+from pathlib import Path
+from typing import Any
 
 import datagen
+import orjson
 
 SHARED = datagen.SHARED
 
@@ -64,10 +66,12 @@ def zeek() -> DataSet:
 
 
 def generated(n: int, seed: int = 20180324) -> DataSet:
-    lines, uids = [], []
+    buf, uids = io.BytesIO(), []
     for r in datagen.iter_generate(n, seed):  # streamed: the dicts are not all kept alive
-        lines.append(orjson.dumps(r))
+        buf.write(orjson.dumps(r))  # orjson's result keeps ~7 KB of slack each: not kept
+        buf.write(b"\n")
         uids.append({"uid": r["uid"]})
+    lines = buf.getvalue().split(b"\n")[:-1]
     return DataSet(f"gen{n // 1000}k", lines, _uid_keys(uids), "id.orig_p", ZEEK_FLT,
                    f"datagen.py scale-up of Zeek DNS, seed {seed}")
 
@@ -124,6 +128,22 @@ REAL = {"zeek": zeek, "twitter": twitter, "citm": citm, "gsoc": gsoc, "canada": 
         "github": github, "loghub": loghub}
 
 
-def load(names: list[str], gen_records: int) -> list[DataSet]:
-    """Data sets by name; ``gen`` is the generated set of ``gen_records`` records."""
-    return [generated(gen_records) if n == "gen" else REAL[n]() for n in names]
+def load(names: list[str], gen_records: int, cache: Path | None = None) -> list[DataSet]:
+    """Data sets by name; ``gen`` is the generated set of ``gen_records`` records (kept as
+    JSON lines + keys files under ``cache`` when given, so each benchmark process reuses it)."""
+    return [cached_generated(gen_records, cache) if n == "gen" else REAL[n]() for n in names]
+
+
+def cached_generated(n: int, cache: Path | None, seed: int = 20180324) -> DataSet:
+    if cache is None:
+        return generated(n, seed)
+    lines_f, keys_f = cache / f"gen-{n}-{seed}.jsonl", cache / f"gen-{n}-{seed}.keys"
+    if not keys_f.exists():
+        ds = generated(n, seed)
+        cache.mkdir(parents=True, exist_ok=True)
+        lines_f.write_bytes(b"\n".join(ds.lines))
+        keys_f.write_text("\n".join(ds.keys))  # written last: its presence marks a complete cache
+        return ds
+    return DataSet(f"gen{n // 1000}k", lines_f.read_bytes().split(b"\n"),
+                   keys_f.read_text().split("\n"), "id.orig_p", ZEEK_FLT,
+                   f"datagen.py scale-up of Zeek DNS, seed {seed}")

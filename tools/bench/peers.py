@@ -13,7 +13,7 @@ import io
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
@@ -49,7 +49,7 @@ def py_match(rec: Any, flt: tuple) -> bool:
 
 class Peer:
     name = "?"
-    HOW: dict[str, str] = {}
+    HOW: ClassVar[dict[str, str]] = {}
 
     def __init__(self, root: Path):
         self.root = root
@@ -69,7 +69,7 @@ class Peer:
 # --- our engine ------------------------------------------------------------------------------
 class Ours(Peer):
     name = "archive"
-    HOW = {"get_pos": "ar[i]", "get_key": "ar.get(key) (LMDB key index)",
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "ar[i]", "get_key": "ar.get(key) (LMDB key index)",
            "take": "ar.take(positions)", "column": "ar.column((name,)) -> numpy",
            "filter": "list(ar.scan(where=...)) (pruning by chunk stats)",
            "cold": "open(cache_bytes=1) and the decoded-group cache dropped before each sample",
@@ -147,7 +147,7 @@ def _has_timestamp(schema) -> bool:
 
 
 class Parquet(Peer):
-    HOW = {"get_pos": "ParquetFile.read_row_group(rg).slice(off, 1) (rg from metadata row counts)",
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "ParquetFile.read_row_group(rg).slice(off, 1) (rg from metadata row counts)",
            "get_key": "pyarrow.dataset to_table(filter=_key == k) (row-group stats + row filter)",
            "take": "read_row_groups(needed groups) then Table.take",
            "column": "ParquetFile.read(columns=[name]) -> numpy",
@@ -223,7 +223,7 @@ def _lance_name(c: str) -> str:
 
 class Lance(Peer):
     name = "lance"
-    HOW = {"get_pos": "ds.take([i])", "get_key": "ds.to_table(filter=\"_key = 'k'\") via BTREE "
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "ds.take([i])", "get_key": "ds.to_table(filter=\"_key = 'k'\") via BTREE "
            "scalar index (create_scalar_index, built during ingest)",
            "take": "ds.take(positions)", "column": "ds.to_table(columns=[name]) -> numpy",
            "filter": "ds.to_table(filter=sql).to_pylist()",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
 import pstats
 import shutil
 import sys
@@ -25,8 +24,9 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import archive  # noqa: E402
-import datasets  # noqa: E402
+import datasets
+
+import archive
 
 
 def top(prof: cProfile.Profile, wall: float, n: int) -> str:

@@ -3,10 +3,10 @@ and one zstd -19 compressed JSON-lines file.  Same interface as :mod:`peers`."""
 from __future__ import annotations
 
 import sqlite3
+from typing import ClassVar
 
 import numpy as np
 import orjson
-
 from peers import Peer, fsync, py_match
 
 
@@ -17,7 +17,7 @@ def _json_path(path: tuple[str, ...]) -> str:
 
 class SQLite(Peer):
     name = "sqlite"
-    HOW = {"get_pos": "SELECT doc WHERE pos=? (INTEGER PRIMARY KEY)",
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "SELECT doc WHERE pos=? (INTEGER PRIMARY KEY)",
            "get_key": "SELECT doc WHERE key=? (UNIQUE index)",
            "take": "one SELECT per position", "column": "SELECT json_extract(doc, path) ORDER BY pos",
            "filter": "SELECT doc WHERE json_extract(doc, path) op ?",
@@ -62,7 +62,7 @@ class SQLite(Peer):
 class LmdbZstd(Peer):
     name = "lmdb-zstd"
     LEVEL = 9
-    HOW = {"get_pos": "txn.get(pos big-endian) + zstd(dict) decompress + orjson",
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "txn.get(pos big-endian) + zstd(dict) decompress + orjson",
            "get_key": "key DB -> pos, then as get_pos", "take": "get_pos per position",
            "column": "decompress + parse every record", "filter": "decompress + parse + test every record",
            "cold": "same env and read txn (OS page cache only)", "warm": "same"}
@@ -133,7 +133,7 @@ class LmdbZstd(Peer):
 
 class JsonlZstd(Peer):
     name = "jsonl-zstd19"
-    HOW = {"get_pos": "decompress whole file + newline scan (numpy) + orjson of line i",
+    HOW: ClassVar[dict[str, str]] = {"get_pos": "decompress whole file + newline scan (numpy) + orjson of line i",
            "get_key": "decompress whole file + bytes.find('\\nkey\\t') + orjson of that line",
            "take": "decompress once + newline scan + orjson per position",
            "column": "decompress + parse every line", "filter": "decompress + parse + test every line",

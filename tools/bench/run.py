@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -34,8 +36,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import datasets  # noqa: E402
-import peers as peermod  # noqa: E402
+import datasets
+import peers as peermod
 
 HOT = 10
 SLOW_INGEST = {"jsonl-zstd19"}  # skipped on inputs larger than --slow-mb
@@ -138,32 +140,50 @@ def bench_peer(p: peermod.Peer, ds: datasets.DataSet, a: argparse.Namespace) -> 
     return r
 
 
-def run_dataset(ds: datasets.DataSet, names: list[str], a: argparse.Namespace) -> list[dict]:
+def run_peer(ds: datasets.DataSet, name: str, a: argparse.Namespace) -> dict:
+    """One peer on one data set (in its own process: memory is returned, an OOM costs one row)."""
+    (p,) = peermod.make(a.out / "work" / ds.name, [name])
+    t = time.perf_counter()
+    try:
+        r = bench_peer(p, ds, a)
+    except Exception as e:  # noqa: BLE001 - a peer that cannot hold a data set is a result too
+        r = {"peer": p.name, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+        if a.verbose:
+            traceback.print_exc()
+    finally:
+        if not a.keep:
+            p.remove()
+    r["wall_s"] = time.perf_counter() - t
+    r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return r
+
+
+def run_dataset(name: str, a: argparse.Namespace) -> dict:
+    """Every peer on one data set, each in a child process; the data set's result entry."""
+    info = None
     rows = []
-    for p in peermod.make(a.out / "work" / ds.name, names):
-        if p.name in SLOW_INGEST and ds.nbytes / 1e6 > a.slow_mb:
-            r = {"peer": p.name, "skipped": f"{ds.nbytes / 1e6:.0f} MB input > --slow-mb "
-                 f"{a.slow_mb:g}: zstd -19 ingests at ~1 MB/s on 2 cores"}
-            print(f"  {ds.name:9s} {p.name:15s} skipped ({r['skipped']})", flush=True)
-            rows.append(r)
-            continue
-        t = time.perf_counter()
-        try:
-            r = bench_peer(p, ds, a)
-        except Exception as e:  # noqa: BLE001 - a peer that cannot hold a data set is a result too
-            r = {"peer": p.name, "error": f"{type(e).__name__}: {str(e)[:200]}"}
-            if a.verbose:
-                traceback.print_exc()
-        finally:
-            if not a.keep:
-                p.remove()
-        r["wall_s"] = time.perf_counter() - t
-        print(f"  {ds.name:9s} {p.name:15s} {r['wall_s']:6.1f}s {r.get('error', '')}", flush=True)
+    for peer in a.peers.split(","):
+        part = a.out / f"part-{name}-{peer}.json"
+        part.unlink(missing_ok=True)
+        cmd = [sys.executable, __file__, "--records", str(a.records), "--out", str(a.out),
+               "--datasets", name, "--peers", peer, "--samples", str(a.samples),
+               "--budget", str(a.budget), "--slow-mb", str(a.slow_mb), "--part", str(part)]
+        cmd += ["--keep"] * a.keep + ["--verbose"] * a.verbose
+        rc = subprocess.run(cmd, check=False).returncode
+        if rc == 0 and part.exists():
+            got = json.loads(part.read_text())
+            info, r = got["info"], got["row"]
+            part.unlink()
+        else:
+            r = {"peer": peer, "error": f"benchmark process died (exit {rc}; -9 = killed, e.g. OOM)"}
+            print(f"  {name:9s} {peer:15s} {r['error']}", flush=True)
         rows.append(r)
     counts = {r["filter_count"] for r in rows if "filter_count" in r}
     for r in rows:
         r["filter_count_agrees"] = len(counts) == 1
-    return rows
+    entry = dict(info or {"name": name, "records": 0})
+    entry.update(peers=rows, targets=targets(rows))
+    return entry
 
 
 def fmt_table(name: str, rows: list[dict]) -> str:
@@ -214,6 +234,19 @@ def targets(rows: list[dict]) -> list[dict]:
     return out
 
 
+def tree_state() -> str:
+    """HEAD plus a digest of the uncommitted engine changes: the code the numbers belong to."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=False, timeout=30).stdout.strip()
+        diff = subprocess.run(["git", "diff", "HEAD", "--", "archive"], cwd=root, capture_output=True,
+                              check=False, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}+{hashlib.sha1(diff).hexdigest()[:10]}" if diff else head
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=None, help="generated records (default 1M; quick 200k)")
@@ -235,38 +268,36 @@ def main() -> None:
     a.slow_mb = a.slow_mb if a.slow_mb is not None else (50.0 if a.quick else 150.0)
     names = (a.datasets or ("gen,zeek" if a.quick else "gen,zeek,twitter,citm,gsoc,canada,github,loghub")).split(",")
     a.out.mkdir(parents=True, exist_ok=True)
-    if a.part is not None:  # child: one data set, result entry to a.part
-        ds = datasets.load(names, a.records)[0]
-        print(f"{ds.name}: {ds.n:,} records, {ds.nbytes / 1e6:.1f} MB JSON lines", flush=True)
-        rows = run_dataset(ds, a.peers.split(","), a)
-        entry = {"records": ds.n, "json_mb": ds.nbytes / 1e6, "note": ds.note, "column": ds.column,
-                 "filter": list(ds.flt), "peers": rows, "targets": targets(rows)}
-        a.part.write_text(json.dumps({ds.name: entry}, default=str))
-        print(fmt_table(ds.name, rows), flush=True)
+    if a.part is not None:  # child: one data set, one peer, its row to a.part
+        ds = datasets.load(names, a.records, cache=a.out / "cache")[0]
+        info = {"name": ds.name, "records": ds.n, "json_mb": ds.nbytes / 1e6, "note": ds.note,
+                "column": ds.column, "filter": list(ds.flt)}
+        if a.peers in SLOW_INGEST and ds.nbytes / 1e6 > a.slow_mb:
+            r = {"peer": a.peers, "skipped": f"{ds.nbytes / 1e6:.0f} MB input > --slow-mb "
+                 f"{a.slow_mb:g}: zstd -19 ingests at ~1 MB/s on 2 cores"}
+        else:
+            r = run_peer(ds, a.peers, a)
+        print(f"  {ds.name:9s} {a.peers:15s} {r.get('wall_s', 0):6.1f}s "
+              f"rss {r.get('peak_rss_mb', 0):6.0f} MB {r.get('error') or r.get('skipped') or ''}", flush=True)
+        a.part.write_text(json.dumps({"info": info, "row": r}, default=str))
         return
     t0 = time.perf_counter()
     result = {"config": {"records": a.records, "quick": a.quick, "samples": a.samples,
                          "budget_s": a.budget, "slow_mb": a.slow_mb, "hot_set": HOT, "take": TAKE,
                          "python": sys.version.split()[0], "machine": platform.platform(),
-                         "cpus": os.cpu_count(), "load_before": os.getloadavg()},
+                         "cpus": os.cpu_count(), "load_before": os.getloadavg(),
+                         "tree_before": tree_state()},
               "datasets": {}}
-    for name in names:  # one process per data set: memory is returned, a crash costs one set
-        part = a.out / f"part-{name}.json"
-        part.unlink(missing_ok=True)
-        cmd = [sys.executable, __file__, "--records", str(a.records), "--out", str(a.out),
-               "--datasets", name, "--peers", a.peers, "--samples", str(a.samples),
-               "--budget", str(a.budget), "--slow-mb", str(a.slow_mb), "--part", str(part)]
-        cmd += ["--keep"] * a.keep + ["--verbose"] * a.verbose
-        rc = subprocess.run(cmd).returncode
-        if rc == 0 and part.exists():
-            result["datasets"].update(json.loads(part.read_text()))
-            part.unlink()
-        else:
-            print(f"  {name}: benchmark process failed (exit {rc}); see above", flush=True)
-            result["datasets"][name] = {"records": 0, "error": f"exit {rc}", "peers": [], "targets": []}
+    for name in names:
+        entry = run_dataset(name, a)
+        result["datasets"][entry.pop("name")] = entry
+        print(fmt_table(name, entry["peers"]), flush=True)
         (a.out / "bench.json").write_text(json.dumps(result, indent=1, default=str))
     result["config"]["load_after"] = os.getloadavg()
+    result["config"]["tree_after"] = tree_state()
     result["wall_s"] = time.perf_counter() - t0
+    if result["config"]["tree_before"] != result["config"]["tree_after"]:
+        print("WARNING: the engine code changed during the run (tree_before != tree_after)")
     print(f"\nunits: size MB (1e6 bytes), ingest MB/s of JSON lines, gets ms, take records/s, "
           f"scans s. total {result['wall_s']:.0f}s")
     for name, d in result["datasets"].items():
