@@ -78,7 +78,7 @@ from archive.codec.assemble import GroupReader
 from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk
 from archive.codec.shred import SLOT_KIND, Shredder, to_array
 from archive.engine.settings import Settings
-from archive.engine.writer import Writer, parent_column
+from archive.engine.writer import Writer, chunk_pieces, parent_column
 from archive.index.records import (
     CHUNK_REF,
     COLCHUNK_HEAD,
@@ -184,22 +184,6 @@ class Encoded:
         return self.chunk_bytes + self.index_bytes
 
 
-def pieces(kind: str, values: np.ndarray, s: Settings) -> list[tuple[int, int]]:
-    """The writer's split of a group's column into chunks (``Writer._pieces``)."""
-    n, cap = len(values), s.chunk_items
-    if kind in ("str", "bytes"):
-        sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
-    else:
-        sizes = np.full(n, 8, dtype=np.int64)
-    cum = np.cumsum(sizes)
-    out, a = [], 0
-    while a < n:
-        base = cum[a - 1] if a else 0
-        b = int(np.searchsorted(cum, base + s.chunk_bytes, side="right"))
-        b = min(max(b, a + 1), a + cap, n)
-        out.append((a, b))
-        a = b
-    return out or [(0, 0)]
 
 
 def encode_records(records: list, s: Settings, level: int | None = None,
@@ -227,7 +211,7 @@ def encode_records(records: list, s: Settings, level: int | None = None,
             t1 = clock()
             kind = SLOT_KIND[cid[1]]
             arr = to_array(cid[1], cols[cid])
-            cut = pieces(kind, arr, s)
+            cut = chunk_pieces(kind, arr, s)
             encoded = [enc.encode(kind, arr[a:b]) for a, b in cut]
             t2 = clock()
             out.t_encode += t2 - t1

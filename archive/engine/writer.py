@@ -42,6 +42,25 @@ from archive.storage.segments import SegmentWriter
 RESCORE_EVERY: Final = 8
 
 
+def chunk_pieces(kind: str, values: np.ndarray, settings: Settings) -> list[tuple[int, int]]:
+    """How a group's column is split into chunks: ``(start, stop)`` ranges of at most
+    ``chunk_items`` values and about ``chunk_bytes`` of raw data (at least one value each)."""
+    n, cap = len(values), settings.chunk_items
+    if kind in ("str", "bytes"):
+        sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
+    else:
+        sizes = np.full(n, 8, dtype=np.int64)
+    cum = np.cumsum(sizes)
+    out, a = [], 0
+    while a < n:
+        base = cum[a - 1] if a else 0
+        b = int(np.searchsorted(cum, base + settings.chunk_bytes, side="right"))
+        b = min(max(b, a + 1), a + cap, n)
+        out.append((a, b))
+        a = b
+    return out or [(0, 0)]
+
+
 def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
     """The column whose chunk a column's chunk continues (see FORMAT.md, "parent chunk")."""
     if slot != "tag":
@@ -178,21 +197,6 @@ class Writer:
                         n = first + count
         return n
 
-    def _pieces(self, kind: str, values: np.ndarray) -> list[tuple[int, int]]:
-        n, cap = len(values), self.settings.chunk_items
-        if kind in ("str", "bytes"):
-            sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
-        else:
-            sizes = np.full(n, 8, dtype=np.int64)
-        cum = np.cumsum(sizes)
-        out, a = [], 0
-        while a < n:
-            base = cum[a - 1] if a else 0
-            b = int(np.searchsorted(cum, base + self.settings.chunk_bytes, side="right"))
-            b = min(max(b, a + 1), a + cap, n)
-            out.append((a, b))
-            a = b
-        return out or [(0, 0)]
 
     def _encode(self, col: int, kind: str, values: np.ndarray) -> EncodedChunk:
         """Encode a chunk, reusing the column's last winning encoding for ``RESCORE_EVERY``
@@ -224,7 +228,7 @@ class Writer:
             arr = to_array(cid[1], values)
             parent = parent_column(*cid)
             parent_id = NO_PARENT if parent is None else self._col_id(parent)
-            for part, (a, b) in enumerate(self._pieces(kind, arr)):
+            for part, (a, b) in enumerate(chunk_pieces(kind, arr, self.settings)):
                 piece = arr[a:b]
                 enc = self._encode(col, kind, piece)
                 fno, off = self.segw.append(enc.data)
