@@ -2,7 +2,6 @@
 import struct
 import zlib
 
-import numpy as np
 import pytest
 import zstandard
 

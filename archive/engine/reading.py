@@ -1,0 +1,122 @@
+"""Reading records out of groups: the decoded-group cache, batch decoding, row lookups.
+
+A mixin of :class:`archive.engine.archive.Archive` (it uses the handle's view, writer and
+settings).  Chunks are decoded through :mod:`archive.engine.chunkio`; a group's reader decodes
+the columns it was asked for at once, in one batch, and any other column when first needed.
+The cache holds whole group readers, evicted least-recently-used past ``cache_bytes``.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from archive.codec.assemble import GroupReader, Projection
+from archive.codec.lazy import Column, concat
+from archive.codec.shred import SLOT_KIND
+from archive.engine import chunkio
+from archive.errors import ArchiveError, CorruptIndexError
+
+if TYPE_CHECKING:
+    from archive.engine.view import View
+    from archive.engine.writer import Writer
+
+
+class GroupReading:
+    """Group readers and row lookups for an archive handle."""
+
+    _view: "View"
+    _writer: "Writer | None"
+    _groups: OrderedDict[int, tuple[GroupReader, int]]
+    _cached_bytes: int
+    _pending_reader: GroupReader | None
+    cache_bytes: int
+    threads: int
+
+    def _read_rows(self, rows: np.ndarray, projection: Projection = None) -> list:
+        """Records at physical rows (any order); groups are visited once each, in row order."""
+        out: list = [None] * len(rows)
+        if not len(rows):
+            return out
+        if len(rows) == 1:
+            reader, first = self._group(int(self._group_of(rows)[0]))
+            return self._records_at(reader, rows - first, projection)
+        order = np.argsort(rows, kind="stable")
+        srt = rows[order]
+        groups = self._group_of(srt)
+        bounds = np.flatnonzero(np.diff(groups)) + 1
+        starts = [0, *bounds.tolist()]
+        for a, b in zip(starts, starts[1:] + [len(srt)]):
+            g = int(groups[a])
+            reader, first = self._group(g)
+            recs = self._records_at(reader, srt[a:b] - first, projection)
+            for j, rec in zip(order[a:b].tolist(), recs):
+                out[j] = rec
+        return out
+
+    def _records_at(self, reader: GroupReader, local: np.ndarray, projection: Projection) -> list:
+        try:
+            return reader.records_at(local, projection)
+        except ArchiveError:
+            self._drop_cache()  # a reader that failed part-way may keep unchecked state cached
+            raise
+
+    def _group_of(self, rows: np.ndarray) -> np.ndarray:
+        g = self._view.group_of(rows)
+        if self._writer is not None and self._writer.p.rows:
+            g = np.where(rows >= self._view.rows, len(self._view.group_first), g)
+        return g
+
+    def _group(self, g: int, columns: set[int] | None = None) -> tuple[GroupReader, int]:
+        """The reader of group ``g`` and its first row (the writer's pending group included).
+
+        A new reader decodes ``columns`` (column ids; all when None) at once, in one batch;
+        every other column is decoded when first asked for.
+        """
+        view = self._view
+        if g == len(view.group_first):
+            if self._pending_reader is None or self._pending_reader.n != self._writer.p.rows:
+                w = self._writer
+                self._pending_reader = GroupReader.from_columns(w.p.rows, w.p.columns, w.shapes)
+            return self._pending_reader, view.rows
+        hit = self._groups.get(g)
+        if hit is not None:
+            self._groups.move_to_end(g)
+            return hit[0], int(view.group_first[g])
+        refmap = view.refs_by_col(g)
+        unknown = [c for c in refmap if c >= len(view.columns)]
+        if unknown:
+            raise CorruptIndexError(f"group {g} holds chunks of unknown column {unknown[0]}")
+        root = refmap.get(view.col_ids.get(((), "tag"), -1))
+        if root is None or int(root["count"].sum()) != int(view.group_rows[g]):
+            raise CorruptIndexError(f"group {g} of {int(view.group_rows[g])} rows has "
+                                    f"{0 if root is None else int(root['count'].sum())} root values")
+        shapes = self._writer.shapes.shapes if self._writer else (lambda p: view.shapes.get(p, []))
+
+        def fetch(cid: tuple) -> Column | None:
+            col = view.col_ids.get(cid)
+            refs = refmap.get(col) if col is not None else None
+            if refs is None:
+                return None
+            kind = SLOT_KIND[cid[1]]
+            return concat([chunkio.decode_ref(view, r, kind) for r in refs])
+
+        reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
+        wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
+                  if columns is None or c in columns]
+        if len(wanted) > 1 and all(len(rs) == 1 for rs in refmap.values()):
+            decoded = chunkio.decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted], self.threads)
+            reader.preload({cid: arr for (cid, _), arr in zip(wanted, decoded)})
+        size = int(view.group_refs[g]["raw"].sum()) * 2 + 64 * int(view.group_rows[g])
+        self._groups[g] = (reader, size)
+        self._cached_bytes += size
+        while self._cached_bytes > self.cache_bytes and len(self._groups) > 1:
+            _, (_, s) = self._groups.popitem(last=False)
+            self._cached_bytes -= s
+        return reader, int(view.group_first[g])
+
+    def _drop_cache(self) -> None:
+        self._groups.clear()
+        self._cached_bytes = 0
+        self._pending_reader = None
