@@ -15,10 +15,10 @@ from archive.codec import registry
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
 from archive.engine.writer import parent_column
-from archive.index.records import NO_PARENT, U32, U64, chunk_stats, unpack_colchunk
+from archive.index.records import NO_PARENT, chunk_stats, unpack_colchunk
 from archive.index.store import LMDB_DAMAGE
 from archive.engine.view import View
-from archive.errors import ArchiveError, CorruptChunkError
+from archive.errors import ArchiveError, CorruptIndexError
 from archive.storage.segments import FILE_HEADER, FILE_MAGIC, segment_name
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def chunks(ar: "Archive", path: str | tuple) -> BufferWithSegmentsCollection:
 def stats(ar: "Archive") -> dict[str, Any]:
     """Per column: kinds, encodings used and how often, bytes before/after; per file; totals."""
     view = ar._view
-    names = {i: registry.get(i).name for i in range(1, 256) if _known(i)}
+    names = {e.codec_id: e.name for e in registry.registered()}
     cols: dict[str, dict[str, Any]] = {}
     for refs in view.group_refs:
         for r in refs:
@@ -116,14 +116,6 @@ def stats(ar: "Archive") -> dict[str, Any]:
         "segment_bytes": seg_bytes, "index_bytes": index_bytes, "total_bytes": seg_bytes + index_bytes,
         "settings": asdict(ar.settings),
     }
-
-
-def _known(codec_id: int) -> bool:
-    try:
-        registry.get(codec_id)
-        return True
-    except CorruptChunkError:
-        return False
 
 
 def verify(ar: "Archive") -> list[str]:
@@ -174,20 +166,12 @@ def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> 
     """Each chunk's index entry (count, parent column, statistics) matches its values: queries
     skip chunks on these statistics, so a wrong one would silently drop matches."""
     out = []
-    db = view.store.db["colchunks"]
     for col, parts in decoded.items():
         path, slot = view.columns[col]
         where = f"group {g}: column {path_str(path)}:{slot}"
-        prefix = U32.pack(col) + U64.pack(g)
-        entries = []
         try:
-            with view.get_txn().cursor(db=db) as cur:
-                if cur.set_range(prefix):
-                    for k, raw in cur:
-                        if not k.startswith(prefix):
-                            break
-                        entries.append(raw)
-        except LMDB_DAMAGE as e:
+            entries = view.colchunk_entries(col, g)
+        except CorruptIndexError as e:
             out.append(f"{where}: the index's chunk table is damaged: {e}")
             continue
         if len(entries) != len(parts):

@@ -18,7 +18,7 @@ from archive.codec.assemble import MISSING, GroupReader, projection_tree
 from archive.codec.shred import Tag
 from archive.engine import grep
 from archive.engine.housekeeping import parse_path
-from archive.query import Expr, PathStats, parse
+from archive.query import Expr, PathStats, lookup, parse
 
 if TYPE_CHECKING:
     from archive.engine.archive import Archive
@@ -160,7 +160,7 @@ def column(ar: "Archive", path: str | tuple) -> np.ndarray:
             continue
         content = ar._view.content_rows(live)
         if (content != live).any():
-            vals = [_lookup(r, p) for r in ar._read_rows(content)]
+            vals = [lookup(r, p) for r in ar._read_rows(content)]
             arr = np.empty(len(vals), dtype=object)
             arr[:] = vals
         else:
@@ -174,11 +174,3 @@ def column(ar: "Archive", path: str | tuple) -> np.ndarray:
     out = np.concatenate([a.astype(object) for a in parts])
     out[np.fromiter((v is MISSING for v in out), dtype=bool, count=len(out))] = None
     return out
-
-
-def _lookup(rec: Any, path: tuple[str, ...]) -> Any:
-    for k in path:
-        if not isinstance(rec, dict) or k not in rec:
-            return None
-        rec = rec[k]
-    return rec

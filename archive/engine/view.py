@@ -265,16 +265,19 @@ class View:
 
     def chunk_stats(self, col: int, group: int) -> list[dict]:
         """Statistics of each chunk of a column in a group (reads the view's transaction)."""
+        return [unpack_colchunk(raw)[3] for raw in self.colchunk_entries(col, group)]
+
+    def colchunk_entries(self, col: int, group: int) -> list[bytes]:
+        """The raw index entries of a column's chunks in a group, in part order."""
         out = []
-        db = self.store.db["colchunks"]
+        prefix = U32.pack(col) + U64.pack(group)
         try:
-            with self.get_txn().cursor(db=db) as cur:
-                prefix = U32.pack(col) + U64.pack(group)
+            with self.get_txn().cursor(db=self.store.db["colchunks"]) as cur:
                 if cur.set_range(prefix):
                     for k, raw in cur:
                         if not k.startswith(prefix):
                             break
-                        out.append(unpack_colchunk(raw)[3])
+                        out.append(raw)
         except LMDB_DAMAGE as e:
             raise CorruptIndexError(f"the index is damaged: {e}") from None
         return out
