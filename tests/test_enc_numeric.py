@@ -10,13 +10,14 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.codec import bools, floats, ints
+from archive.codec import bools, floats, floats_stride, ints
 from archive.codec.chunk import decode_chunk, encode_chunk
 from archive.codec.registry import MAX_DEPTH, decode_values, encode_values, registered
 
 I64 = np.iinfo(np.int64)
 INT_IDS = (ints.PLAIN, ints.NARROW, ints.FOR, ints.DELTA, ints.DELTA2, ints.RLE, ints.DICT)
-FLOAT_IDS = (floats.PLAIN, floats.XOR, floats.SHUFFLE, floats.INTEGRAL, floats.DECIMAL, floats.BITS)
+FLOAT_IDS = (floats.PLAIN, floats.XOR, floats.SHUFFLE, floats.INTEGRAL, floats.DECIMAL, floats.BITS,
+             floats_stride.STRIDE)
 BOOL_IDS = (bools.PACKED, bools.RLE)
 ZSTD = zstandard.ZstdCompressor(level=3)
 

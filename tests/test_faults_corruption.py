@@ -113,8 +113,8 @@ def test_segment_deleted(forker, ref, tmp_path):
 
 
 # --------------------------------------------------------------------------- the index
-#: Tables whose values we garble; "keys" is left out on purpose: a record key's slot carries
-#: no checksum, so a flipped bit can point a key at another live record (documented limit).
+#: Tables whose values we garble for position reads ("keys" has its own test below, which
+#: checks key reads: test_key_table_garbled).
 TABLES = ("files", "segtab", "groups", "colchunks", "columns", "shapes", "dead", "redirect", "meta")
 
 
@@ -156,6 +156,27 @@ def test_index_values_garbled(forker, ref, tmp_path):
         assert not wrong or detected, f"{table}: positions {wrong[:5]} read back wrong, verify is clean"
         outcomes["detected by reads/verify" if detected else "harmless (all reads exact)"] += 1
     FIGURES.update({f"garbled index: {k}": v for k, v in outcomes.items()})
+
+
+def test_key_table_garbled(forker, ref, tmp_path):
+    """The key table's manifest, run heads, blocks and key sources carry checksums, and every
+    hit is verified against the key stored with its row: a garbled value makes key reads raise
+    CorruptIndexError or verify report it, never a silently wrong or lost record."""
+    rng = random.Random(505)
+    outcomes: Counter = Counter()
+    for case in range(budget(24, 300)):
+        path = ref.copy(tmp_path / f"k{case}")
+        rewrite_value(path, "keys", garble(rng))
+        res = read(forker, ref, path)
+        FIGURES["key table values garbled"] += 1
+        assert "open_error" not in res, res["open_error"]
+        for kind, *_ in res["key_errors"].values():
+            assert kind == "CorruptIndexError", kind
+        wrong = [k for k, fp in ref.keys.items() if k in res["keys"] and res["keys"][k] != fp]
+        detected = bool(res["verify"] or res["key_errors"])
+        assert not wrong or res["verify"], f"keys {wrong[:5]} read back wrong, verify is clean"
+        outcomes["detected" if detected else "harmless (all key reads exact)"] += 1
+    FIGURES.update({f"garbled key table: {k}": v for k, v in outcomes.items()})
 
 
 def test_index_entries_removed(forker, ref, tmp_path):

@@ -29,8 +29,9 @@ from archive.codec import registry
 from archive.codec.chunk import HEADER, MAGIC, MAX_RAW_BYTES, decode_chunk
 from archive.codec.shred import SLOT_KIND, to_array
 from archive.errors import ArchiveError, CorruptChunkError
+from archive.index import keyruns
 from archive.index.records import (
-    FILE_VALUE, GROUP_HEAD, U32, U32U32, U64, pack_group, unpack_group,
+    FILE_VALUE, GROUP_HEAD, U32, U32U32, U64, encode_key, pack_group, unpack_group,
 )
 from tests.faults.child import Forker, _fingerprint
 from tests.faults.damage import Reference, build, lmdb_tables, read
@@ -121,6 +122,28 @@ def put(table: str, key: bytes | Callable, value: bytes | Callable) -> Callable:
     return fn
 
 
+def first_with(txn, db, prefix: bytes) -> tuple[bytes, bytes]:
+    with txn.cursor(db=db) as cur:
+        assert cur.set_range(prefix) and cur.key().startswith(prefix)
+        return cur.key(), cur.value()
+
+
+def flip_last_byte(txn, db, prefix: bytes) -> tuple[bytes, bytes]:
+    k, v = first_with(txn, db, prefix)
+    return k, v[:-1] + bytes([v[-1] ^ 0x40])
+
+
+def key_entry(key: str, slot: Callable) -> Callable:
+    """Add a key run holding one crafted entry: ``key``'s true fingerprint, a chosen slot."""
+    def fn(txn, d):
+        man = keyruns.read_manifest(txn, d["keys"])
+        fp = np.array([keyruns.fingerprint(man.salt, encode_key(key))], dtype=np.uint32)
+        keyruns.write_run(txn, d["keys"], man.next_run, fp, np.array([slot(txn, d)], dtype=np.int64))
+        runs = np.concatenate([man.runs, np.array([(man.next_run, 1)], dtype=keyruns.MANIFEST_RUN)])
+        txn.put(keyruns.MANIFEST_KEY, keyruns.Manifest(man.salt, man.next_run + 1, runs).pack(), db=d["keys"])
+    return fn
+
+
 def rows_huge(txn, d):
     k, v = last(txn, d["groups"])
     f, n, refs = unpack_group(v)
@@ -195,8 +218,12 @@ CASES: dict[str, tuple[Callable, bool]] = {
     "redirect past the end": (put("redirect", lambda t, d: first(t, d["redirect"])[0], (10**9).to_bytes(8, "little")), True),
     "redirect to u64 max": (put("redirect", lambda t, d: first(t, d["redirect"])[0], (2**64 - 1).to_bytes(8, "little")), True),
     "redirect to a live row": (redirect_to_live, False),
-    "key maps past the end": (put("keys", b"skey4", (10**9).to_bytes(8, "little")), False),
-    "key maps to a deleted row": (put("keys", b"skey4", lambda t, d: first(t, d["dead"])[0][::-1]), False),
+    "key maps past the end": (key_entry("key4", lambda t, d: 10**9), False),
+    "key names a row holding another key": (key_entry("key4", lambda t, d: 1), False),
+    "key run block garbled": (lambda t, d: t.put(*flip_last_byte(t, d["keys"], b"X"), db=d["keys"]), False),
+    "key run head truncated": (lambda t, d: t.put(first_with(t, d["keys"], b"R")[0], b"\x01", db=d["keys"]), False),
+    "key manifest garbled": (put("keys", keyruns.MANIFEST_KEY, b"KIX1junk"), False),
+    "key source garbled": (lambda t, d: t.put(first_with(t, d["keys"], b"G")[0], b"\x09\x00", db=d["keys"]), False),
     "chunk entries truncated": (all_colchunks(lambda v: b"x"), False),
     "chunk statistics not JSON": (all_colchunks(lambda v: v[:16] + b"[1"), False),
     "chunk statistics lie": (all_colchunks(lambda v: v[:16] + b'{"min": 1000, "max": 1001}'), False),

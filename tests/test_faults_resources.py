@@ -107,7 +107,7 @@ def test_map_growth_under_a_reader(forker, tmp_path):
     if PROFILE_SLOW:  # the real 64 MiB map, outgrown by 1M records with 100-byte keys
         initial, records, batch = 64 << 20, 1_000_000, 10_000
     else:
-        initial, records, batch = 1 << 20, 50_000, 1000
+        initial, records, batch = 1 << 18, 50_000, 1000  # the compact key index needs little
     w = forker.start("map_writer", path=str(path), log=str(log), err=str(tmp_path / "w.err"),
                      initial_map=initial, records=records, batch=batch)
     deadline = time.monotonic() + 60

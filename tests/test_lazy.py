@@ -209,11 +209,15 @@ def test_reads_add_up_to_one_full_decode():
     assert col._full is not None  # the partial reads' budget ran out: decoded whole
 
 
-def test_template_decodes_eagerly():
+def test_template_decodes_lazily():
     items = [f"user {i} logged in from 10.0.{i % 7}.{i % 250}" for i in range(200)]
+    items[::9] = [f"session {i} closed" for i in range(0, 200, 9)]
     payload = encode_values("str", obj(items), only=(TEMPLATE,))  # log lines: it applies
     out = decode_values_lazy("str", payload, len(items))
-    assert isinstance(out, np.ndarray) and out.tolist() == items
+    assert isinstance(out, LazyColumn)
+    assert [out.item(i) for i in (199, 0, 9, 57)] == [items[i] for i in (199, 0, 9, 57)]
+    assert out[np.array([5, 3, 5, 180])].tolist() == [items[i] for i in (5, 3, 5, 180)]
+    assert out.materialize().tolist() == items
 
 
 def test_truncated_utf8_is_refused_up_front():

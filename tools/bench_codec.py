@@ -30,11 +30,13 @@ For every set, in one run:
   ``chunk_items``/``chunk_bytes`` splitting, ``zstd_level``), mirroring ``Archive.extend`` and
   ``Writer.flush_group``: records cut into groups of ``group_rows``, each group shredded
   (one :class:`Shredder`/shape table for the whole set), every column ``to_array``'d, cut
-  into pieces and encoded by a :class:`ChunkEncoder`; chunk statistics computed as the writer
-  does.  Size = all chunk bytes (24-byte header included) + the index estimate: per chunk the
-  28-byte ``CHUNK_REF`` + the 16-byte colchunk key + its value (16 bytes + JSON stats) + the
-  16-byte segment-table entry; per group its key + 16-byte head; per column its definition; per
-  shape its key list (LMDB page overhead excluded).  Also reported at zstd levels 3 and 19.
+  into pieces and encoded by a :class:`ChunkEncoder` through the writer's ``encode_reusing``
+  (a column reuses its last choices, sub-columns' included, between selections); chunk
+  statistics computed as the writer does.  Size = all chunk bytes (24-byte header included)
+  + the index estimate: per chunk the 28-byte ``CHUNK_REF`` + the 16-byte colchunk key + its
+  value (16 bytes + JSON stats) + the 16-byte segment-table entry; per group its key +
+  16-byte head; per column its definition; per shape its key list (LMDB page overhead
+  excluded).  Also reported at zstd levels 3 and 19.
 * **encode MB/s**: shred (``Shredder.shred`` + ``Writer.check`` + the raw-size count of
   ``Writer.add``, as ``Archive.extend`` does) + encode (``to_array``, pieces, ``ChunkEncoder``)
   (+ chunk stats), each phase timed; **decode MB/s**: decode every
@@ -78,7 +80,7 @@ from archive.codec.assemble import GroupReader
 from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk
 from archive.codec.shred import SLOT_KIND, Shredder, to_array
 from archive.engine.settings import Settings
-from archive.engine.writer import Writer, chunk_pieces, parent_column
+from archive.engine.writer import Writer, chunk_pieces, encode_reusing, parent_column
 from archive.index.records import (
     CHUNK_REF,
     COLCHUNK_HEAD,
@@ -193,6 +195,7 @@ def encode_records(records: list, s: Settings, level: int | None = None,
     shredder = Shredder()
     out = Encoded([], [], shredder)
     colno = out.columns
+    choice: dict = {}  # each column's last choices, reused as the writer does
     ref_size, key_size, seg_size = CHUNK_REF.itemsize, 16, 16
     clock = CLOCK
     for g, a in enumerate(range(0, len(records), s.group_rows)):
@@ -212,7 +215,7 @@ def encode_records(records: list, s: Settings, level: int | None = None,
             kind = SLOT_KIND[cid[1]]
             arr = to_array(cid[1], cols[cid])
             cut = chunk_pieces(kind, arr, s)
-            encoded = [enc.encode(kind, arr[a:b]) for a, b in cut]
+            encoded = [encode_reusing(enc, choice, cid, kind, arr[a:b]) for a, b in cut]
             t2 = clock()
             out.t_encode += t2 - t1
             parent = parent_column(*cid)

@@ -61,6 +61,21 @@ def candidates(kind: str) -> list[list]:
     return [[s.encode() for s in t] for t in texts] + [[bytes([i % 256, 0, 255]) for i in range(n)]]
 
 
+def _coordinates(n: int) -> list[float]:
+    """x, y pairs of 6-decimal coordinates a few ULPs off, with NaN, -0.0 and inf mixed in."""
+    out = []
+    for i in range(n // 2):
+        x, y = -65.613617 + i * 0.000731, 43.420273 - i * 0.000419
+        out += [float(np.nextafter(x, 0.0)) if i % 3 else x, y]
+    out[10], out[11], out[12] = float("nan"), -0.0, float("inf")
+    return out
+
+
+#: Encodings that must be shown an input of their own (the first input of their kind that
+#: they accept would not exercise what they are for).
+PREFERRED = {40: _coordinates}
+
+
 def dump_values(kind: str, values: np.ndarray) -> list:
     if kind == "float":
         return [struct.pack("<d", v).hex() for v in values.tolist()]
@@ -80,7 +95,8 @@ def main() -> int:
             stem = GOLDEN / f"{e.codec_id:03d}-{e.name}-{kind}"
             if stem.with_suffix(".chunk").exists() and not args.force:
                 continue
-            for cand in candidates(kind):
+            pref = PREFERRED.get(e.codec_id)
+            for cand in ([pref(600)] if pref else []) + candidates(kind):
                 arr = np.empty(len(cand), dtype=DTYPES[kind])
                 arr[:] = cand
                 try:

@@ -8,7 +8,10 @@ some paths, or one path's value per record as a vector (what ``where`` evaluates
 
 Everything derived from a column (prefix counts per tag, list offsets, per-key prefix counts)
 is computed once per group and cached, so a hot group answers a point lookup with a few numpy
-index operations.  Columns are fetched lazily: only the paths a call touches are decoded.
+index operations.  A reader's first read of one row (a cold point read) builds none of that:
+it counts what precedes the row directly (one bincount of shape ids for all keys) and renders
+one value per column (``item``).  Columns are fetched lazily: only the paths a call touches
+are decoded.
 
 Corrupt columns (a parent claiming more children than the child column holds, unknown tags,
 shape ids beyond the shape table, negative lengths) raise :class:`CorruptChunkError`.
@@ -20,6 +23,7 @@ from typing import Any, Callable, Final, Iterable, Mapping, cast
 
 import numpy as np
 
+from archive.codec.dict_rows import dict_rows, mixed_dicts
 from archive.codec.lazy import Column
 from archive.codec.registry import DTYPES
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
@@ -31,9 +35,12 @@ from archive.query.values import MISSING
 #: A projection tree: key -> sub-projection, ``None`` meaning "the whole subtree".
 Projection = Mapping[str, "Projection | None"] | None
 _SCALAR_DTYPE: Final = {Tag.INT: np.int64, Tag.FLOAT: np.float64, Tag.BOOL: np.bool_}
-_MAX_TAG: Final = max(Tag)
+_MAX_TAG: Final = int(max(Tag))  # a plain int: numpy compares IntEnums slowly
 _NULL, _LIST, _DICT, _BIG = int(Tag.NULL), int(Tag.LIST), int(Tag.DICT), int(Tag.BIG)
 _TAG_SLOT: Final = {int(t): slot for t, slot in TAG_SLOT.items()}
+#: A point read counts the dicts before its row per shape when at most this many distinct
+#: shapes precede it (one bincount for all keys); past it, per-key prefix sums are cheaper.
+_FEW_SHAPES: Final = 32
 
 
 def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
@@ -78,6 +85,9 @@ class GroupReader:
         self._shapes = shapes
         self._cache: dict[Any, Any] = {}
         self._preloaded: dict[ColumnId, Column] = {}
+        #: records_at calls served: the first may take cheap uncached paths (a cold point read
+        #: decodes a group for one record); later ones build and cache per-group arrays.
+        self._reads = 0
 
     def preload(self, columns: Mapping[ColumnId, Column]) -> None:
         """Hand over columns decoded in a batch; ``col`` uses them instead of calling fetch."""
@@ -91,9 +101,12 @@ class GroupReader:
             arr = self._preloaded.pop(key) if key in self._preloaded else self._fetch(key)
             if arr is None:
                 arr = np.empty(0, dtype=DTYPES[SLOT_KIND[slot]])
-            tags = cast(np.ndarray, arr)  # int kinds never decode lazily
-            if slot == "tag" and len(tags) and (tags.min() < 0 or tags.max() > _MAX_TAG):
-                raise CorruptChunkError(f"unknown type tag in column {path!r}")
+            if slot == "tag":  # checked once; its constant tag (if any) noted on the way
+                tags = cast(np.ndarray, arr)  # int kinds never decode lazily
+                lo, hi = (int(tags.min()), int(tags.max())) if len(tags) else (0, 1)
+                if lo < 0 or hi > _MAX_TAG:
+                    raise CorruptChunkError(f"unknown type tag in column {path!r}")
+                self._cache[("const", path)] = lo if lo == hi else None
             self._cache[key] = arr
         return arr
 
@@ -112,9 +125,7 @@ class GroupReader:
     def _const_tag(self, path: Path) -> int | None:
         key = ("const", path)
         if key not in self._cache:
-            tags = self.ints(path, "tag")
-            c = int(tags[0]) if len(tags) and tags.min() == tags.max() else None
-            self._cache[key] = c
+            self.col(path, "tag")  # notes it
         return self._cache[key]
 
     def _rank(self, path: Path, tag: int) -> np.ndarray:
@@ -181,6 +192,7 @@ class GroupReader:
         if rows.min() < 0 or rows.max() >= self.n:
             raise IndexError(f"row outside group of {self.n}")
         self._need((), "tag", self.n)
+        self._reads += 1
         # Assembly allocates many containers and frees none: a cyclic-GC pass would only
         # rescan them (measured: assembly 2.5x faster with collection paused).
         paused = gc.isenabled()
@@ -209,8 +221,13 @@ class GroupReader:
         if ct is not None:
             return self._typed(path, ct, idx, proj)
         if len(idx) == 1:
-            t0 = int(tags[idx[0]])
-            return self._typed(path, t0, self._rank(path, t0)[idx], proj)
+            i = int(idx[0])
+            t0 = int(tags[i])
+            if self._reads > 1 or ("rank", path, t0) in self._cache:
+                r = self._rank(path, t0)[idx]
+            else:  # first read of one row: count directly rather than cache a prefix sum
+                r = np.array([np.count_nonzero(tags[:i] == t0)], dtype=np.int64)
+            return self._typed(path, t0, r, proj)
         t = tags[idx]
         out: list = [None] * len(idx)
         for tag in np.unique(t).tolist():
@@ -231,6 +248,8 @@ class GroupReader:
             return [MISSING] * len(idx)  # a projection asks for keys inside a scalar
         lo, hi = int(idx[0]), int(idx[-1]) + 1
         col = self._need(path, _TAG_SLOT[tag], hi)
+        if hi - lo == 1 and tag != _BIG:
+            return [col.item(lo)]
         vals = col[lo:hi] if hi - lo == len(idx) else col[idx]
         if tag == _BIG:
             try:
@@ -240,9 +259,16 @@ class GroupReader:
         return vals.tolist()
 
     def _lists(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
-        self._need(path, "len", int(idx[-1]) + 1)
-        o = self._offsets(path)
-        starts, lens = o[idx], o[idx + 1] - o[idx]
+        lens_col = self._need(path, "len", int(idx[-1]) + 1)
+        if len(idx) == 1 and self._reads <= 1 and ("offs", path) not in self._cache:
+            i = int(idx[0])  # one list: sum the lengths before it rather than cache offsets
+            head, lens = lens_col[: i + 1], lens_col[i : i + 1]
+            starts = np.array([int(head[:i].sum())], dtype=np.int64)
+            if head.min() < 0 or starts[0] < 0:
+                raise CorruptChunkError(f"negative list length (or overflow) in column {path!r}")
+        else:
+            o = self._offsets(path)
+            starts, lens = o[idx], o[idx + 1] - o[idx]
         ends = np.cumsum(lens)
         total = int(ends[-1])
         if idx[-1] - idx[0] == len(idx) - 1:
@@ -263,28 +289,57 @@ class GroupReader:
         keys_in_use: dict[str, None] = {}
         for s in used:
             keys_in_use.update(dict.fromkeys(shapes[s]))
-        child = {}
-        for k in keys_in_use:
-            if proj is not None and k not in proj:
-                continue
-            p = self._field_prefix(path, k)
-            if len(used) == 1:
-                cidx = p[idx]
-            else:
-                cidx = p[idx][p[idx + 1] > p[idx]]
-            child[k] = self._values(path + (k,), cidx, None if proj is None else proj[k])
+        keys_read = [k for k in keys_in_use if proj is None or k in proj]
+        cidxs = self._child_rows(path, idx, keys_read, len(used) == 1)
+        child = {k: self._values(path + (k,), cidx, None if proj is None else proj[k])
+                 for k, cidx in zip(keys_read, cidxs)}
         if len(used) == 1:
             keys = [k for k in shapes[used[0]] if k in child]
-            if not keys:
-                return [{} for _ in range(len(idx))]
-            rows = (dict(zip(keys, row)) for row in zip(*(child[k] for k in keys)))
+            rows = dict_rows(keys, [child[k] for k in keys], len(idx))
         else:
-            iters = {k: iter(v) for k, v in child.items()}
-            per_shape = {s: [(k, iters[k]) for k in shapes[s] if k in child] for s in used}
-            rows = ({k: next(it) for k, it in per_shape[s]} for s in sids.tolist())
+            rows = mixed_dicts(shapes, sids, used, child)
         if proj is not None:
             return [{k: v for k, v in d.items() if v is not MISSING} for d in rows]
-        return list(rows)
+        return rows
+
+    def _child_rows(self, path: Path, idx: np.ndarray, keys: list[str],
+                    one_shape: bool) -> list[np.ndarray]:
+        """For each of ``keys``: the child-column rows of the dicts at ``idx`` holding it.
+
+        On a reader's first read, one dict is located by counting, per shape, the dicts
+        before it (one bincount for all keys, nothing cached: the cheap path of a cold point
+        read) unless too many distinct shapes precede it; otherwise per-key prefix counts are
+        built and cached.
+        """
+        if len(idx) == 1 and self._reads <= 1:
+            before = self._keys_before(path, int(idx[0]), keys)
+            if before is not None:
+                return [np.array([b], dtype=np.int64) for b in before]
+        out = []
+        for k in keys:
+            p = self._field_prefix(path, k)
+            pi = p[idx]
+            out.append(pi if one_shape else pi[p[idx + 1] > pi])
+        return out
+
+    def _keys_before(self, path: Path, i: int, keys: list[str]) -> list[int] | None:
+        """How many of the node's first ``i`` dicts hold each of ``keys``; ``None`` when more
+        than :data:`_FEW_SHAPES` distinct shapes precede row ``i`` (then counting per key
+        through cached prefixes is cheaper)."""
+        sets = self._shape_sets(path)  # checks every shape id first
+        counts = np.bincount(self.col(path, "shape")[:i], minlength=1)
+        nz = np.flatnonzero(counts)
+        if len(nz) > _FEW_SHAPES:
+            return None
+        pairs = [(sets[s], c) for s, c in zip(nz.tolist(), counts[nz].tolist())]
+        return [sum(c for ks, c in pairs if k in ks) for k in keys]
+
+    def _shape_sets(self, path: Path) -> list[frozenset[str]]:
+        key = ("sets", path)
+        sets = self._cache.get(key)
+        if sets is None:
+            sets = self._cache[key] = [frozenset(s) for s in self._shape_table(path)]
+        return sets
 
     # --- one path as a vector --------------------------------------------------------------
     def path_values(self, path: tuple[str, ...], a: int, b: int) -> np.ndarray:
@@ -310,10 +365,10 @@ class GroupReader:
         for k in path:
             tags = self.col(node, "tag")
             valid = np.flatnonzero(idx >= 0)
-            is_dict = valid[tags[idx[valid]] == Tag.DICT]
+            is_dict = valid[tags[idx[valid]] == _DICT]
             new = np.full(len(idx), -1, dtype=np.int64)
             if len(is_dict):
-                di = self._rank(node, Tag.DICT)[idx[is_dict]]
+                di = self._rank(node, _DICT)[idx[is_dict]]
                 self._need(node, "shape", int(di.max()) + 1)
                 self._shape_table(node)
                 pref = self._field_prefix(node, k)

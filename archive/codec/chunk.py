@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import zstandard
@@ -47,8 +47,9 @@ _CODE_KIND: Final = {v: k for k, v in _KIND_CODE.items()}
 _DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkHeader:
+class ChunkHeader(NamedTuple):
+    """A parsed chunk header (a named tuple: made once per chunk read, it must be cheap)."""
+
     kind: Kind
     compressed: bool
     count: int

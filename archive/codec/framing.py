@@ -72,30 +72,39 @@ class Reader:
     def remaining(self) -> int:
         return self._end - self._pos
 
+    def _short(self, n: int) -> CorruptChunkError:
+        return CorruptChunkError(f"payload truncated: needed {n} bytes at offset {self._pos}, "
+                                 f"{self._end - self._pos} left")
+
     def _take(self, n: int) -> memoryview:
-        if n < 0 or n > self._end - self._pos:
-            raise CorruptChunkError(
-                f"payload truncated: needed {n} bytes at offset {self._pos}, "
-                f"{self._end - self._pos} left"
-            )
-        out = self._buf[self._pos : self._pos + n]
-        self._pos += n
-        return out
+        pos = self._pos
+        if n < 0 or n > self._end - pos:
+            raise self._short(n)
+        self._pos = pos + n
+        return self._buf[pos : pos + n]
+
+    def _at(self, n: int) -> int:
+        """Position of the next ``n`` bytes (bounds-checked), which are then consumed."""
+        pos = self._pos
+        if n > self._end - pos:
+            raise self._short(n)
+        self._pos = pos + n
+        return pos
 
     def u8(self) -> int:
-        return self._take(1)[0]
+        return self._buf[self._at(1)]
 
     def u32(self) -> int:
-        return _U32.unpack(self._take(4))[0]
+        return _U32.unpack_from(self._buf, self._at(4))[0]
 
     def u64(self) -> int:
-        return _U64.unpack(self._take(8))[0]
+        return _U64.unpack_from(self._buf, self._at(8))[0]
 
     def i64(self) -> int:
-        return _I64.unpack(self._take(8))[0]
+        return _I64.unpack_from(self._buf, self._at(8))[0]
 
     def f64(self) -> float:
-        return _F64.unpack(self._take(8))[0]
+        return _F64.unpack_from(self._buf, self._at(8))[0]
 
     def raw(self, n: int) -> memoryview:
         return self._take(n)

@@ -37,6 +37,7 @@ from typing import Final
 
 import numpy as np
 
+from archive.codec.chunk import MAX_ITEMS as _MAX_ITEMS
 from archive.codec.framing import Reader, Writer
 from archive.codec.registry import (
     Encoding,
@@ -70,6 +71,7 @@ _DICT_INDICES: Final = (PLAIN, NARROW, FOR, RLE)
 _MASK64: Final = (1 << 64) - 1
 _I8: Final = np.dtype("<i8")
 _U8_LE: Final = np.dtype("<u8")
+_BIT_WEIGHTS: Final = (1 << np.arange(8, dtype=np.uint8))[:, None]
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -98,12 +100,8 @@ def _get_sub(r: Reader, count: int, depth: int) -> np.ndarray:
 def check_count(count: int) -> None:
     """Decoders that can expand a few bytes into ``count`` values (constants, runs, dictionary
     indices) refuse counts past the chunk format's limit, whoever the caller is."""
-    from archive.codec.chunk import (
-        MAX_ITEMS,  # here: chunk may one day import the encodings
-    )
-
-    if count > MAX_ITEMS:
-        raise CorruptChunkError(f"{count} values exceed the limit of {MAX_ITEMS}")
+    if count > _MAX_ITEMS:
+        raise CorruptChunkError(f"{count} values exceed the limit of {_MAX_ITEMS}")
 
 
 def check_run_lengths(lengths: np.ndarray, count: int) -> None:
@@ -179,20 +177,32 @@ def unpack_bits(buf: bytes | memoryview, count: int, width: int) -> np.ndarray:
     if width == 0 or count == 0:
         return np.zeros(count, dtype=np.uint64)
     a = np.frombuffer(buf, dtype=np.uint8)
-    out = np.zeros((count, 8), dtype=np.uint8)
     nb, rb = divmod(width, 8)
-    if nb:
-        out[:, :nb] = a[: count * nb].reshape(nb, count).T
-    if rb:
+    if rb:  # the bit planes, unpacked at once and weighted into one byte per value
         plane = (count + 7) // 8
-        off = count * nb
-        top = np.zeros(count, dtype=np.uint8)
-        for k in range(rb):
-            bits = np.unpackbits(a[off + k * plane : off + (k + 1) * plane], count=count,
-                                 bitorder="little")
-            top |= bits << k
-        out[:, nb] = top
-    return out.view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
+        bits = np.unpackbits(a[count * nb : count * nb + rb * plane].reshape(rb, plane), axis=1,
+                             count=count, bitorder="little")
+        top = bits[0] if rb == 1 else (bits * _BIT_WEIGHTS[:rb]).sum(axis=0, dtype=np.uint8)
+        if not nb:
+            return top.astype(np.uint64)
+    elif nb == 1:
+        return a.astype(np.uint64)
+    if width <= 16:  # two bytes per value: interleave them into a little-endian uint16
+        pairs = np.empty((count, 2), dtype=np.uint8)
+        pairs[:, 0] = a[:count]
+        pairs[:, 1] = top if rb else a[count : 2 * count]
+        return pairs.view("<u2").reshape(count).astype(np.uint64)
+    planes = np.zeros((8, count), dtype=np.uint8)  # byte k of every value, k = 0..7
+    planes[:nb] = a[: count * nb].reshape(nb, count)
+    if rb:
+        planes[nb] = top
+    return np.ascontiguousarray(planes.T).view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
+
+
+def below(idx: np.ndarray, k: int) -> bool:
+    """Whether every int64 of ``idx`` is in 0..k-1 (one pass: a negative one reads as a huge
+    unsigned one)."""
+    return not len(idx) or int(idx.view(np.uint64).max()) < k
 
 
 def _u64(v: np.ndarray) -> np.ndarray:
@@ -274,7 +284,9 @@ class IntFrameOfReference(Encoding):
             raise CorruptChunkError(f"bit width {width} > 64")
         if width == 0:
             check_count(count)
-            return np.full(count, lo, dtype=np.int64)
+            out = np.empty(count, dtype=np.int64)
+            out.fill(lo)
+            return out
         u = unpack_bits(r.raw(packed_size(count, width)), count, width)
         u += np.uint64(lo & _MASK64)
         return u.view(np.int64)
@@ -288,6 +300,7 @@ class IntDelta(Encoding):
     codec_id = DELTA
     name = "int-delta"
     kinds = frozenset({"int"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if depth >= MAX_NEST or is_constant(values):
@@ -316,6 +329,7 @@ class IntDeltaOfDelta(Encoding):
     codec_id = DELTA2
     name = "int-delta2"
     kinds = frozenset({"int"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if depth >= MAX_NEST or is_constant(values):
@@ -355,6 +369,7 @@ class IntRunLength(Encoding):
     codec_id = RLE
     name = "int-rle"
     kinds = frozenset({"int"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if depth >= MAX_NEST or is_constant(values):
@@ -415,6 +430,7 @@ class IntDictionary(Encoding):
     codec_id = DICT
     name = "int-dict"
     kinds = frozenset({"int"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if depth >= MAX_NEST or is_constant(values):
@@ -439,6 +455,6 @@ class IntDictionary(Encoding):
             return np.zeros(0, dtype=np.int64)
         uniques = _get_sub(r, k, depth)
         idx = _get_sub(r, count, depth)
-        if int(idx.min()) < 0 or int(idx.max()) >= k:
+        if not below(idx, k):
             raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
         return uniques[idx]

@@ -136,10 +136,27 @@ class LazyColumn(ABC):
         memo = self._memo
         if j in memo:
             return memo[j]
-        v = self._take(np.array([j], dtype=np.int64))[0]
-        if self._full is None:
-            memo[j] = v
+        if self._full is not None:
+            return self._full[j]
+        self._spent += 1 + self._call_rows
+        if self._spent > self._n:
+            return self.materialize()[j]
+        v = self._guard(self._render_one, j)
+        memo[j] = v
         return v
+
+    def item(self, i: int) -> Any:
+        """The value at row ``i`` as a Python object (what ``ndarray.item(i)`` gives)."""
+        if self._full is not None:
+            return self._full[i]
+        return self._row(int(i))
+
+    def _render_one(self, j: int) -> Any:
+        """The value at valid row ``j``; subclasses may render one value more directly."""
+        out = self._render(np.array([j], dtype=np.int64))
+        if len(out) != 1:
+            raise CorruptChunkError(f"{type(self).__name__} rendered {len(out)} values for 1 row")
+        return out[0]
 
     def _row_array(self, i: int) -> np.ndarray:
         out = np.empty(1, dtype=object)

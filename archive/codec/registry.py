@@ -18,11 +18,16 @@ smallest candidate again, and decode them with :func:`decode_values`.
 
 Selection follows tree-buf: every candidate that applies encodes a *sample* of the column, the
 sample payload is compressed with a fast zstd level to estimate its final size, and candidates
-are tried on the whole column smallest-estimate first until one encodes.
+are tried on the whole column smallest-estimate first until one encodes.  A column encoded
+chunk after chunk (the writer) can skip most of that work: :func:`planned` records the choices
+made for a chunk, sub-columns included, and replays them on the next one.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import ClassVar, Final, Literal, cast
 
 import numpy as np
@@ -76,6 +81,11 @@ class Encoding(ABC):
     codec_id: ClassVar[int]
     name: ClassVar[str]
     kinds: ClassVar[frozenset[str]]
+    #: The sub-columns ``encode`` makes are the same ones, in the same order, for any values
+    #: it applies to, so the choices made for them can be replayed on the next chunk of a
+    #: column (:func:`planned`); sub-columns made or not depending on the values must then be
+    #: encoded under :func:`unplanned`.
+    replays: ClassVar[bool] = False
 
     @abstractmethod
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None: ...
@@ -126,15 +136,85 @@ def _sample(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[s : s + _SAMPLE_SLICE_LEN] for s in starts])
 
 
+#: The choices of one selection: (codec id, the trees of its sub-columns in encoding order).
+Tree = tuple[int, list]
+
+
+class _Frame:
+    """Sub-column choices made under one encoding call, and the ones to replay there."""
+
+    __slots__ = ("hints", "made")
+
+    def __init__(self, hints: list[Tree] | None) -> None:
+        self.hints = hints
+        self.made: list[Tree] = []
+
+    def hint(self) -> Tree | None:
+        i = len(self.made)
+        return self.hints[i] if self.hints is not None and i < len(self.hints) else None
+
+
+#: The frames of the encoding calls under way inside :func:`planned` (innermost last).
+_STACK: ContextVar[list[_Frame] | None] = ContextVar("archive_selection_stack", default=None)
+
+
+@contextmanager
+def planned(plan: Tree | None) -> Iterator[list[Tree]]:
+    """Record, and with ``plan`` replay, the choices of the :func:`encode_values` call made
+    inside (one column's encoding, e.g. by a ``ChunkEncoder``).
+
+    Yields a list that holds, after that call, the choice tree actually used.  With a plan
+    (the tree of an earlier chunk of the column), every sub-column is first encoded with the
+    encoding chosen at the same place of the tree, skipping its selection; where that
+    encoding no longer applies, or the place does not exist, selection runs as usual.  Any
+    applicable encoding decodes, so replaying only changes sizes, never round trips; the bytes
+    depend only on the values and the plan (deterministic)."""
+    root = _Frame(None if plan is None else [plan])
+    token = _STACK.set([root])
+    try:
+        yield root.made
+    finally:
+        _STACK.reset(token)
+
+
+@contextmanager
+def unplanned() -> Iterator[None]:
+    """Encode sub-columns outside any plan: neither replayed nor recorded (for sub-columns
+    an encoding makes only for some values, which would shift the places of the others)."""
+    token = _STACK.set(None)
+    try:
+        yield
+    finally:
+        _STACK.reset(token)
+
+
+def _trial(enc: Encoding, values: np.ndarray, kind: Kind, depth: int,
+           hints: list[Tree] | None = None) -> tuple[bytes | None, list[Tree] | None]:
+    """``enc``'s body of ``values`` and, when choices are being recorded, its sub-columns'."""
+    stack = _STACK.get()
+    if stack is None:
+        return enc.encode(values, kind, depth), None
+    if not enc.replays:  # nothing below it would be replayed: no need to record it either
+        with unplanned():
+            return enc.encode(values, kind, depth), []
+    frame = _Frame(hints)
+    stack.append(frame)
+    try:
+        return enc.encode(values, kind, depth), frame.made
+    finally:
+        stack.pop()
+
+
 def _score(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
-           depth: int) -> list[tuple[int, int, Encoding, bytes]]:
-    """Candidates that apply to ``sample``, smallest estimated size first, with their bodies."""
+           depth: int) -> list[tuple[int, int, Encoding, bytes, list[Tree] | None]]:
+    """Candidates that apply to ``sample``, smallest estimated size first, with their bodies
+    (and sub-column choices)."""
     scored = []
     for i, enc in enumerate(candidates):
-        body = enc.encode(sample, kind, depth)
+        body, made = _trial(enc, sample, kind, depth)
         if body is not None:
             est = len(body) if len(sample) <= TINY else len(_ESTIMATOR.compress(body))
-            scored.append((est, i, enc, body))
+            scored.append((est, i, enc, body, made))
     scored.sort(key=lambda t: (t[0], t[1]))
     return scored
 
@@ -151,7 +231,7 @@ def _settle_near_ties(scored: list, sample: np.ndarray, kind: Kind, depth: int) 
     near = [t for t in scored if t[0] <= best * NEAR_TIE]
     if len(near) < 2 or len(sample) <= TINY:
         return scored
-    rescored = sorted(((len(_SETTLER.compress(body)), i, enc, body) for _, i, enc, body in near),
+    rescored = sorted(((len(_SETTLER.compress(t[3])),) + t[1:] for t in near),
                       key=lambda t: (t[0], t[1]))
     return rescored + [t for t in scored if t[0] > best * NEAR_TIE]
 
@@ -161,38 +241,60 @@ def encode_values(
 ) -> bytes:
     """Encode ``values`` with the smallest applicable encoding; returns id byte + body.
 
-    ``only`` restricts the candidates to these codec ids (used by tests and golden files).
-    When the whole column was the sample, the winner's body is reused as is; when the
-    sample's winner does not apply to the whole column, the rest are scored on the whole.
+    ``only`` restricts the candidates to these codec ids (tests, golden files, sub-column
+    roles, and the writer's reuse of a column's last choice); a single candidate encodes the
+    whole column directly, with no sample or estimate.  When the whole column was the sample,
+    the winner's body is reused as is; when the sample's winner does not apply to the whole
+    column, the rest are scored on the whole.  Inside :func:`planned`, the choice is recorded
+    and a planned one tried first.
     """
     if depth > MAX_DEPTH:
         raise ValueError(f"sub-column nesting deeper than {MAX_DEPTH}")
     values = np.asarray(values, dtype=DTYPES[kind])
+    stack = _STACK.get()
+    parent = None if stack is None else stack[-1]
+    hint = None if parent is None else parent.hint()
+    if hint is not None and hint[0] in _BY_ID and (only is None or hint[0] in only):
+        enc = _BY_ID[hint[0]]
+        if kind in enc.kinds:
+            body, made = _trial(enc, values, kind, depth, hint[1])
+            if body is not None:
+                return _chosen(parent, enc, body, made)
     if only is None and len(values) <= FEW:
         scored = _score(_BY_KIND[kind], values, kind, max(depth, MAX_DEPTH - 1))
         if scored:
-            return bytes((scored[0][2].codec_id,)) + scored[0][3]
+            return _chosen(parent, *scored[0][2:])
     candidates = [e for e in _BY_KIND[kind] if only is None or e.codec_id in only]
     if not candidates:
         raise ValueError(f"no encoding registered for kind {kind!r} (only={only})")
+    if len(candidates) == 1:  # nothing to choose: no sample, no estimate
+        body, made = _trial(candidates[0], values, kind, depth)
+        if body is not None:
+            return _chosen(parent, candidates[0], body, made)
+        raise ValueError(f"no encoding of kind {kind!r} applies to these values (only={only})")
     sample = _sample(values)
     scored = _score(candidates, sample, kind, depth)
     if depth == 0 and len(scored) > 1:
         scored = _settle_near_ties(scored, sample, kind, depth)
     if sample is values:
         if scored:
-            _, _, enc, body = scored[0]
-            return bytes((enc.codec_id,)) + body
+            return _chosen(parent, *scored[0][2:])
     else:
-        for n, (_, _, enc, _) in enumerate(scored):
-            body = enc.encode(values, kind, depth)
+        for n, t in enumerate(scored):
+            body, made = _trial(t[2], values, kind, depth)
             if body is not None:
                 if n == 0:
-                    return bytes((enc.codec_id,)) + body
-                rest = [e for _, _, e, _ in scored[n:]]
-                best = _score(rest, values, kind, depth)[0]
-                return bytes((best[2].codec_id,)) + best[3]
+                    return _chosen(parent, t[2], body, made)
+                best = _score([u[2] for u in scored[n:]], values, kind, depth)[0]
+                return _chosen(parent, *best[2:])
     raise ValueError(f"no encoding of kind {kind!r} applies to these values (only={only})")
+
+
+def _chosen(parent: _Frame | None, enc: Encoding, body: bytes, made: list[Tree] | None) -> bytes:
+    """The payload of the chosen encoding; the choice is recorded in ``parent`` if any."""
+    if parent is not None:
+        parent.made.append((enc.codec_id, made or []))
+    return bytes((enc.codec_id,)) + body
 
 
 def decode_values(kind: Kind, payload: bytes | memoryview, count: int, depth: int = 0) -> np.ndarray:

@@ -26,11 +26,12 @@ candidates, which bounds the work of selection by sampling.
 """
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import below
 from archive.codec.lazy import Column, LazyColumn, objects
 from archive.codec.registry import (
     Encoding,
@@ -125,6 +126,15 @@ class PlainColumn(LazyColumn):
             self._src = self._raw.decode("ascii") if self._kind == "str" else self._raw
         return self._src
 
+    def _render_one(self, j: int) -> str | bytes:
+        if self._ends is None:
+            self._ends = np.cumsum(self._lens)
+        b = int(self._ends[j])
+        a = b - int(self._lens[j])
+        if self._src is None and self._kind == "str":  # ASCII: decode just this value
+            return self._raw[a:b].decode("ascii")
+        return self._whole()[a:b]
+
     def _render(self, rows: np.ndarray) -> np.ndarray:
         if self._ends is None:
             self._ends = np.cumsum(self._lens)
@@ -147,7 +157,13 @@ class DictColumn(LazyColumn):
         return np.asarray(self._uniques)[self._idx]
 
     def _render(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self._uniques[self._idx[rows]])
+        u = self._uniques
+        if isinstance(u, LazyColumn) and 4 * len(rows) >= len(u):
+            u = u.materialize()  # the whole (smaller) dictionary, then one C-level gather
+        return np.asarray(u[self._idx[rows]])
+
+    def _render_one(self, j: int) -> Any:
+        return self._uniques.item(int(self._idx[j]))
 
 
 def encode_int(values: np.ndarray, depth: int) -> bytes:
@@ -188,6 +204,7 @@ class StrPlain(Encoding):
     codec_id = PLAIN
     name = "str-plain"
     kinds = frozenset({"str", "bytes"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes:
         items = values.tolist()
@@ -209,6 +226,7 @@ class StrDictionary(Encoding):
     codec_id = DICT
     name = "str-dict"
     kinds = frozenset({"str", "bytes"})
+    replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         n = len(values)
@@ -238,7 +256,7 @@ class StrDictionary(Encoding):
         check_count(k, count)
         uniques = decode_sub_lazy(r, kind, k, depth)
         idx = decode_int(r, count, depth)
-        if count and (int(idx.min()) < 0 or int(idx.max()) >= k):
+        if not below(idx, k):
             raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
         return DictColumn(uniques, idx)
 

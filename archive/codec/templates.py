@@ -21,10 +21,12 @@ the column layout from the templates and the id column, so no layout is stored. 
 are sorted (similar ones side by side compress better) and the ids index that order.
 
 The encoding declines (returns ``None``) below :attr:`TemplateEncoding.min_rows` values, for
-short values, when the first lines are nearly all distinct, or when the lines need more than
-``max_template_ratio`` templates per line; it only applies at the top level (a template's own
-str sub-columns are never templated).  Measured on the 16 loghub files: 0.66x the size of
-``zstd -19`` of the raw files (tools/bench_logs.py).
+short values, when the first lines' skeletons are nearly all distinct or, for single words,
+each one exact line mostly with placeholders (ids that digit runs split: templates would only
+be a dictionary of values), or when the lines need more than ``max_template_ratio`` templates
+per line; it only applies at the top level (a template's own str sub-columns are never
+templated).  Measured on the 16 loghub files: 0.66x the size of ``zstd -19`` of the raw files
+(tools/bench_logs.py).
 
 Payload body (after the codec id byte), little-endian::
 
@@ -64,11 +66,13 @@ alone says which lines match.
 from __future__ import annotations
 
 from itertools import accumulate, chain, repeat
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import below
 from archive.codec.logparse import (
     MAX_REF,
     MAX_WIDTH,
@@ -94,6 +98,7 @@ from archive.codec.registry import (
     encode_values,
     register,
 )
+from archive.codec.template_column import Form, TemplateColumn
 from archive.errors import CorruptChunkError
 
 __all__ = [
@@ -305,6 +310,15 @@ def _dedup(items: list) -> list:
     return res
 
 
+@lru_cache(maxsize=4096)
+def _parsed(t: str | bytes, is_bytes: bool) -> tuple[tuple, tuple, int]:
+    """A decoded template's statics, placeholders and static text length; ValueError when
+    malformed.  Memoised (a pure function of the text): a log's templates recur chunk after
+    chunk, and parsing them all is most of what decoding a template chunk costs."""
+    statics, phs = parse_template(t, ops_for("bytes" if is_bytes else "str"))
+    return tuple(statics), tuple(phs), sum(map(len, statics))
+
+
 def _parse_all(templates: list, ops: Ops) -> list:
     return [parse_template(t, ops) for t in templates]
 
@@ -370,7 +384,7 @@ class TemplateEncoding(Encoding):
         head = values[: self.probe_rows]
         if sum(map(len, head)) < self.min_avg_len * len(head):
             return None
-        if n > 2 * self.probe_rows and len(mine(head, ops)) > self.probe_max_ratio * len(head):
+        if n > 2 * self.probe_rows and not self._probe(head, ops):
             return None  # a cheap look at the head spares non-log columns the full work
         groups = merge(mine(values, ops), ops)
         if len(groups) > self.max_template_ratio * n:
@@ -408,7 +422,26 @@ class TemplateEncoding(Encoding):
                 w.blob(encode_values(kind if typ == PH_STR else "int", vals, depth + 1))
         return w.getvalue()
 
+    def _probe(self, head: np.ndarray, ops: Ops) -> bool:
+        """Whether the head's lines look templatable.  No when too many of them have skeletons
+        of their own, or when they are single words (no whitespace) and every skeleton stands
+        for one exact line although most hold placeholders (ids such as
+        ``C7D3jh48xct8IuPkqc``, where digit runs split random words): such templates only
+        fold back into a dictionary of whole values, larger than str-dict's, and cost the most
+        to build (one template per distinct value)."""
+        groups = mine(head, ops)
+        if len(groups) > self.probe_max_ratio * len(head):
+            return False
+        lines = head.tolist()
+        return not (len(groups) == len(set(lines))
+                    and 2 * sum(1 for g in groups if g.slots) > len(groups)
+                    and len(ops.ws_split(ops.empty.join(lines), 1)) == 1)
+
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
+        return self.decode_lazy(r, count, kind, depth).materialize()
+
+    def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> TemplateColumn:
+        """Every part read and checked; lines are built for the rows read (TemplateColumn)."""
         ops = ops_for(kind)
         flags = r.u8()
         if flags != (_FLAG_BYTES if ops.is_bytes else 0):
@@ -416,15 +449,16 @@ class TemplateEncoding(Encoding):
         templates = _read_dictionary(r.blob(), ops)
         tids = decode_values("int", r.blob(), count, depth + 1)
         nt = len(templates)
-        if count and (int(tids.min()) < 0 or int(tids.max()) >= nt):
+        if not below(tids, nt):
             raise CorruptChunkError(f"template id outside 0..{nt - 1}")
         try:
-            parsed = _parse_all(templates, ops)
+            known = [_parsed(t, ops.is_bytes) for t in templates]
         except ValueError as e:
             raise CorruptChunkError(f"template: {e}") from None
+        parsed = [(statics, phs) for statics, phs, _ in known]
         counts = np.bincount(tids, minlength=nt) if count else np.zeros(nt, dtype=np.int64)
         layout = _layout(templates, parsed, counts.tolist())
-        static = sum(int(c) * sum(map(len, p[0])) for c, p in zip(counts.tolist(), parsed))
+        static = sum(c * k[2] for c, k in zip(counts.tolist(), known))
         if static > MAX_STATIC_OUTPUT:
             raise CorruptChunkError(f"templates expand to {static} bytes of text")
         ncols = r.u32()
@@ -460,33 +494,27 @@ class TemplateEncoding(Encoding):
                 for t, j in mem:
                     pos = np.searchsorted(allrows, rows_of[t])
                     args[t][j] = [c[pos].tolist() for c in cols]
-        out = np.empty(count, dtype=object)
         pct, pct2 = ops.pct, ops.pct2
-        for tid, (statics, phs) in enumerate(parsed):
-            c = int(counts[tid])
-            if not c:
-                continue
+
+        def form(tid: int) -> Form:  # built when a line of the template is first rendered
+            statics, phs = parsed[tid]
             if not phs:
-                lines = [statics[0]] * c
-            else:
-                fmt_parts = []
-                a = []
-                for j, (typ, p) in enumerate(phs):
-                    fmt_parts.append(statics[j].replace(pct, pct2))
-                    if typ == PH_REF:
-                        ref = p
-                        typ, p = phs[ref]
-                        a.extend(args[tid][ref])
-                    else:
-                        a.extend(args[tid][j])
-                    fmt_parts.append(_directive(ops, typ, p))
-                fmt_parts.append(statics[-1].replace(pct, pct2))
-                fmt = ops.empty.join(fmt_parts)
-                lines = list(map(fmt.__mod__, zip(*a)))
-            block = np.empty(c, dtype=object)
-            block[:] = lines
-            out[rows_of[tid]] = block
-        return out
+                return statics[0], None
+            fmt_parts = []
+            a = []
+            for j, (typ, p) in enumerate(phs):
+                fmt_parts.append(statics[j].replace(pct, pct2))
+                if typ == PH_REF:
+                    ref = p
+                    typ, p = phs[ref]
+                    a.extend(args[tid][ref])
+                else:
+                    a.extend(args[tid][j])
+                fmt_parts.append(_directive(ops, typ, p))
+            fmt_parts.append(statics[-1].replace(pct, pct2))
+            return ops.empty.join(fmt_parts), a
+
+        return TemplateColumn(tids, rows_of, form)
 
 
 def _read_dictionary(buf, ops: Ops) -> list:

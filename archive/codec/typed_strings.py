@@ -46,7 +46,7 @@ import numpy as np
 
 from archive.codec.framing import Reader, Writer
 from archive.codec.lazy import Column, TypedColumn
-from archive.codec.registry import Encoding, Kind, register
+from archive.codec.registry import Encoding, Kind, register, unplanned
 from archive.codec.strings import (
     CONST,
     DICT,
@@ -97,7 +97,10 @@ def rows_to_strings(m: np.ndarray) -> list[str]:
     full = np.empty((n, w + 1), dtype=np.uint8)
     full[:, :w] = m
     full[:, w] = 10
-    return full[full != 0].tobytes().decode("ascii").split("\n")[:-1]
+    raw = full.tobytes()
+    if b"\0" in raw:
+        raw = full[full != 0].tobytes()
+    return raw.decode("ascii").split("\n")[:-1]
 
 
 def number(m: np.ndarray, start: int, width: int) -> np.ndarray:
@@ -163,6 +166,7 @@ class TypedString(Encoding):
     """
 
     kinds = frozenset({"str"})
+    replays = True  # the typed part's sub-columns (the exceptions' are unplanned)
     min_len: ClassVar[int] = 1
     max_len: ClassVar[int] = 64
     #: What rendering a few rows costs beyond the rows, in rows of a full render (measured).
@@ -213,8 +217,9 @@ class TypedString(Encoding):
         w = Writer()
         w.u32(len(exc))
         if len(exc):
-            w.blob(encode_int(exc, depth))
-            w.blob(encode_sub("str", values[exc], depth, only=_EXCEPTIONS))
+            with unplanned():  # made or not depending on the values: kept out of plans
+                w.blob(encode_int(exc, depth))
+                w.blob(encode_sub("str", values[exc], depth, only=_EXCEPTIONS))
         self.write(w, state, ok, depth)
         return w.getvalue()
 

@@ -31,10 +31,10 @@ from archive.codec.time_layout import (
     MAX_LAYOUT,
     Layout,
     compile_layout,
-    out_of_range,
     parse_values,
     render_values,
 )
+from archive.codec.time_scalar import out_of_range, render_one
 from archive.codec.typed_strings import TIME, TypedString, strided
 from archive.errors import CorruptChunkError
 
@@ -148,5 +148,7 @@ class StrTime(TypedString):
                rows: np.ndarray | None) -> list[str]:
         lay, ticks, tz = prepared
         if rows is not None:
+            if len(rows) == 1:  # a point read: plain Python beats numpy's fixed cost
+                return [render_one(lay, int(ticks[rows[0]]), int(tz[rows[0]]))]
             ticks, tz = ticks[rows], tz[rows]
         return render_values(lay, ticks, tz)

@@ -20,7 +20,7 @@ import numpy as np
 
 from archive.codec.assemble import GroupReader
 from archive.engine import housekeeping
-from archive.engine.reading import GroupReading
+from archive.engine.keyed import KeyedReading
 from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
 from archive.engine.view import View
 from archive.engine.writer import Writer
@@ -28,12 +28,13 @@ from archive.errors import (
     ArchiveError, ArchiveNotFoundError, CorruptIndexError, KeyExistsError, ReadOnlyError,
     StorageError,
 )
+from archive.index.keys import KeyIndex, describe_batch
 from archive.index.records import encode_key
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.lock import WriterLock
 
 
-class Archive(GroupReading):
+class Archive(KeyedReading):
     """An open archive (see :func:`archive.open`)."""
 
     def __init__(self, path: str | os.PathLike, mode: str = "r", *, lock_timeout: float | None = 0.0,
@@ -63,6 +64,7 @@ class Archive(GroupReading):
             except BaseException:
                 self._lock.release()
                 raise
+        self._keyidx = KeyIndex(self.store.db["keys"])
         try:
             self.settings = self._settings(requested)
             self._view = self._load_view()
@@ -153,44 +155,8 @@ class Archive(GroupReading):
         pos = np.fromiter(positions, dtype=np.int64) if not isinstance(positions, np.ndarray) else positions
         return self._read_rows(self._positions_to_rows(pos))
 
-    def get(self, key: str | bytes, default: Any = None) -> Any:
-        row = self._key_row(encode_key(key))
-        return default if row is None else self._read_rows(np.array([row], dtype=np.int64))[0]
-
-    def get_many(self, keys: Iterable[str | bytes]) -> list:
-        """Records for many keys (``None`` where a key is missing), decoded in one batch."""
-        rows = [self._key_row(encode_key(k)) for k in keys]
-        found = [i for i, r in enumerate(rows) if r is not None]
-        out: list = [None] * len(rows)
-        recs = self._read_rows(np.array([rows[i] for i in found], dtype=np.int64))
-        for i, rec in zip(found, recs):
-            out[i] = rec
-        return out
-
-    def __contains__(self, key: str | bytes) -> bool:
-        return self._key_slot(encode_key(key)) is not None
-
     def __iter__(self) -> Iterator[Any]:
         return self.scan()
-
-    def _key_slot(self, k: bytes) -> int | None:
-        self._check_open()
-        if self._writer is not None and k in self._writer.p.keys:
-            return self._writer.p.keys[k]
-        try:
-            raw = self._view.get_txn().get(k, db=self.store.db["keys"])
-        except LMDB_DAMAGE as e:
-            raise CorruptIndexError(f"the index is damaged: {e}") from None
-        if raw is None:
-            return None
-        slot = int.from_bytes(raw, "little")
-        if len(raw) != 8 or slot >= self._view.rows:
-            raise CorruptIndexError(f"key {k!r} maps to row {slot}, past the {self._view.rows} rows")
-        return slot
-
-    def _key_row(self, k: bytes) -> int | None:
-        slot = self._key_slot(k)
-        return None if slot is None else self._view.redirect.get(slot, slot)
 
     # --- writing -----------------------------------------------------------------------------
     def _w(self) -> Writer:
@@ -215,8 +181,8 @@ class Archive(GroupReading):
             enc = [encode_key(k) for k in keys]
             if len(set(enc)) != len(enc):
                 raise KeyExistsError("the same key appears twice in one batch")
-            for k, orig in zip(enc, keys):
-                if self._key_slot(k) is not None:
+            for orig, slot in zip(keys, self._key_slots(enc)):
+                if slot is not None:
                     raise KeyExistsError(f"key {orig!r} already exists; use put() to replace it")
         if not records:
             return range(len(self), len(self))
@@ -229,10 +195,13 @@ class Archive(GroupReading):
             a, room = b, self.settings.group_rows
         start = len(self)
         first = self._total_rows()
+        batch = describe_batch(first, records, keys) if keys is not None else None
         for columns, n in pieces:
             self._guard(lambda: w.add(columns, n))
         for i, k in enumerate(enc):
             w.p.keys[k] = first + i
+        if batch is not None:
+            w.p.key_batches.append(batch)
         self._pending_reader = None
         return range(start, start + len(records))
 
@@ -240,7 +209,7 @@ class Archive(GroupReading):
         """Store ``record`` under ``key``, replacing the record the key had (in place)."""
         w = self._w()
         k = encode_key(key)
-        slot = self._key_slot(k)
+        slot = self._key_lookup(k, fetch=False)[0]
         if slot is None:
             self.append(record, key)
             return
@@ -257,7 +226,7 @@ class Archive(GroupReading):
         """Remove the record of ``key``; ``KeyError`` when there is none."""
         w = self._w()
         k = encode_key(key)
-        slot = self._key_slot(k)
+        slot = self._key_lookup(k, fetch=False)[0]
         if slot is None:
             raise KeyError(key)
         w.p.keys[k] = None

@@ -69,10 +69,16 @@ def decode_ref(view: View, ref: np.void, kind: Kind) -> Column:
         raise _fail(view, ref, e) from None
 
 
+def threaded(refs: list[np.void], threads: int) -> bool:
+    """Whether :func:`decode_refs` decompresses these chunks on several threads (otherwise it
+    decodes them one by one, which costs the same as decoding each when first needed)."""
+    return (len(refs) >= 2 and threads >= 2
+            and sum(int(r["stored"]) for r in refs) >= MIN_THREADED_BYTES)
+
+
 def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) -> list[Column]:
     """Decode many chunks; their zstd frames are decompressed in one multi-threaded call."""
-    stored = sum(int(r["stored"]) for r, _ in refs)
-    if len(refs) < 2 or threads < 2 or stored < MIN_THREADED_BYTES:
+    if not threaded([r for r, _ in refs], threads):
         return [decode_ref(view, r, k) for r, k in refs]
     headers: list[ChunkHeader | None] = []
     frames: dict[int, list[tuple[int, int, int]]] = {}  # file -> (index, offset, length)

@@ -15,6 +15,7 @@ from archive.codec import registry
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
 from archive.engine.writer import parent_column
+from archive.index.keys import check_runs, table_bytes
 from archive.index.records import NO_PARENT, chunk_stats, unpack_colchunk
 from archive.index.store import LMDB_DAMAGE
 from archive.engine.view import View
@@ -109,11 +110,13 @@ def stats(ar: "Archive") -> dict[str, Any]:
         c["encodings"] = dict(c["encodings"])
     files = {segment_name(f): {"bytes": fv.length, "chunks": len(fv.segments)} for f, fv in view.files.items()}
     index_bytes = sum(os.path.getsize(p) for p in (ar.path / "index").glob("*.mdb"))
+    key_bytes = table_bytes(view.get_txn(), view.store.db["keys"])
     seg_bytes = sum(f["bytes"] for f in files.values())
     return {
         "records": len(ar), "rows": view.rows, "deleted": int(len(view.dead)),
         "groups": len(view.group_first), "columns": cols, "files": files,
-        "segment_bytes": seg_bytes, "index_bytes": index_bytes, "total_bytes": seg_bytes + index_bytes,
+        "segment_bytes": seg_bytes, "index_bytes": index_bytes,
+        "key_index_bytes": key_bytes, "total_bytes": seg_bytes + index_bytes,
         "settings": asdict(ar.settings),
     }
 
@@ -249,20 +252,14 @@ def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shap
 
 
 def _check_keys(ar: "Archive") -> list[str]:
-    """Every committed key maps to a live row; every redirect leads from a live slot to a
-    hidden row."""
+    """Every key run decodes, sorted, and its live entries match the keys stored with their
+    rows; every redirect leads from a live slot to a hidden row."""
     view = ar._view
-    pending = ar._writer.p.keys if ar._writer is not None else {}
-    names, slots = [], []
-    with view.get_txn().cursor(db=view.store.db["keys"]) as cur:
-        for k, raw in cur:
-            if k not in pending:
-                names.append(k)
-                slots.append(int.from_bytes(raw, "little") if len(raw) == 8 else -1)
-    arr = np.array(slots, dtype=np.float64)  # a hostile u64 must not overflow
-    bad = (arr < 0) | (arr >= view.rows) | np.isin(arr, view.dead)
-    out = [f"key {names[i]!r} maps to row {slots[i]}, which holds no live record"
-           for i in np.flatnonzero(bad).tolist()]
+    try:
+        out = check_runs(ar._keyidx, view.get_txn(), view.rows, view.dead, view.group_first,
+                         ar._field_values)
+    except ArchiveError as e:
+        out = [f"the key index is damaged: {e}"]
     # A replaced record's slot is live and its content lives in a hidden (deleted) row.
     dead = set(view.dead.tolist())
     out.extend(f"redirect {slot} -> {row}: {'the slot is deleted' if slot in dead else 'the row is live'}"

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _GLOB_CHARS = frozenset("*?[")
+#: what ``get`` returns for a missing key (None may be a stored record)
+_ABSENT = object()
 
 
 # --- group-range scans -------------------------------------------------------------------------
@@ -96,7 +98,7 @@ def select_groups(ar: Archive, expr: Expr | None, g0: int = 0, g1: int | None = 
             redirected = dict(zip(moved.tolist(), ar._read_rows(content[moved])))
         reader, _ = ar._group(g, want)
         local = live - first
-        keep = np.flatnonzero(_select(ar, reader, local, expr, redirected))
+        keep = np.flatnonzero(_select(ar, reader, local, expr, redirected, g))
         if not len(keep):
             continue
         moved_out = {}
@@ -220,8 +222,9 @@ class ManyArchives:
         """The record of ``key`` in the first archive (in open order) that holds it."""
         self._check_open()
         for ar in self.archives:
-            if key in ar:
-                return ar.get(key)
+            rec = ar.get(key, _ABSENT)
+            if rec is not _ABSENT:
+                return rec
         return default
 
     def __contains__(self, key: str | bytes) -> bool:

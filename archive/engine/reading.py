@@ -71,8 +71,10 @@ class GroupReading:
     def _group(self, g: int, columns: set[int] | None = None) -> tuple[GroupReader, int]:
         """The reader of group ``g`` and its first row (the writer's pending group included).
 
-        A new reader decodes ``columns`` (column ids; all when None) at once, in one batch;
-        every other column is decoded when first asked for.
+        A new reader decodes ``columns`` (column ids; all when None) at once, in one batch,
+        when that batch is decompressed on several threads; otherwise, and for every other
+        column, a column is decoded when first asked for (a point read skips the columns its
+        record does not hold).
         """
         view = self._view
         if g == len(view.group_first):
@@ -105,7 +107,8 @@ class GroupReading:
         reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
         wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
                   if columns is None or c in columns]
-        if len(wanted) > 1 and all(len(rs) == 1 for rs in refmap.values()):
+        if (all(len(rs) == 1 for rs in refmap.values())
+                and chunkio.threaded([r for _, r in wanted], self.threads)):
             decoded = chunkio.decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted], self.threads)
             reader.preload({cid: arr for (cid, _), arr in zip(wanted, decoded)})
         size = int(view.group_refs[g]["raw"].sum()) * 2 + 64 * int(view.group_rows[g])

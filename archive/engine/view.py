@@ -25,13 +25,20 @@ import numpy as np
 
 from archive.buffers import BufferWithSegments
 from archive.codec.chunk import MAX_ITEMS
-from archive.codec.shred import ITEM, SLOT_KIND, Path as NodePath
+from archive.codec.shred import ITEM, SLOT_KIND
+from archive.codec.shred import Path as NodePath
+from archive.errors import CorruptChunkError, CorruptIndexError
 from archive.index.records import (
-    FILE_VALUE, U32, U32U32, U64, unpack_colchunk, unpack_group,
+    CHUNK_REF,
+    FILE_VALUE,
+    U32,
+    U32U32,
+    U64,
+    unpack_colchunk,
+    unpack_group,
 )
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.segments import map_file, segment_name
-from archive.errors import CorruptChunkError, CorruptIndexError
 
 _EMPTY_SEGS = np.zeros((0, 2), dtype=np.uint64)
 
@@ -109,10 +116,17 @@ class View:
     attrs: dict[str, Any] = field(default_factory=dict)
     txn: lmdb.Transaction | None = None
     store: IndexStore | None = None
+    #: values other modules derive from the groups' chunk references, keyed by the deriving
+    #: module (e.g. archive.engine.columns); cleared when add_group adds a group
+    derived: dict[Any, Any] = field(default_factory=dict, repr=False)
+    #: derived here, built on first use: refs_by_col per group, and every chunk reference
+    #: sorted by column (see col_refs); add_group resets what it changes
+    _by_col: dict[int, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
+    _col_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> "View":
+    def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> View:
         try:
             return cls._load(store, directory, txn)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
@@ -121,7 +135,7 @@ class View:
             raise CorruptIndexError(f"unreadable index entry: {type(e).__name__}: {e}") from None
 
     @classmethod
-    def _load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> "View":
+    def _load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> View:
         v = cls(directory, txn=txn, store=store)
         db = store.db
         state = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
@@ -209,6 +223,8 @@ class View:
         self.group_first = np.append(self.group_first, self.rows)
         self.group_rows = np.append(self.group_rows, rows)
         self.group_refs.append(refs)
+        self._col_index = None
+        self.derived.clear()
         self.rows += rows
         for fno, pairs in added.items():
             fv = self.files.get(fno)
@@ -242,6 +258,7 @@ class View:
     def add_column(self, cid: int, path: NodePath, slot: str) -> None:
         self.columns.append((path, slot))
         self.col_ids[(path, slot)] = cid
+        self.derived.clear()
 
     # --- lookups ---------------------------------------------------------------------------
     def live_count(self) -> int:
@@ -283,11 +300,34 @@ class View:
         return out
 
     def refs_by_col(self, group: int) -> dict[int, np.ndarray]:
-        refs = self.group_refs[group]
-        order = np.argsort(refs["col"], kind="stable")
-        cols, starts = np.unique(refs["col"][order], return_index=True)
-        bounds = list(starts) + [len(order)]
-        return {int(c): refs[order[bounds[i]:bounds[i + 1]]] for i, c in enumerate(cols)}
+        """A group's chunk references by column id, each column's in part order (cached)."""
+        out = self._by_col.get(group)
+        if out is None:
+            refs = self.group_refs[group]
+            order = np.argsort(refs["col"], kind="stable")
+            srt = refs[order]
+            cols, starts = np.unique(srt["col"], return_index=True)
+            bounds = starts.tolist() + [len(srt)]
+            out = self._by_col[group] = {c: srt[a:b] for c, a, b in
+                                         zip(cols.tolist(), bounds, bounds[1:])}
+        return out
+
+    def col_refs(self, col: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every chunk of column ``col``: (its group, its reference), by group then part order.
+
+        Built for all columns in one pass over the groups' references on first use (and again
+        after ``add_group``), so resolving a column over the whole archive costs two binary
+        searches.
+        """
+        if self._col_index is None:
+            refs = np.concatenate(self.group_refs) if self.group_refs else np.zeros(0, CHUNK_REF)
+            groups = np.repeat(np.arange(len(self.group_refs), dtype=np.int64),
+                               [len(r) for r in self.group_refs])
+            order = np.argsort(refs["col"], kind="stable")
+            self._col_index = (refs["col"][order], groups[order], refs[order])
+        cols, groups, srt = self._col_index
+        a, b = np.searchsorted(cols, [col, col + 1]).tolist()
+        return groups[a:b], srt[a:b]
 
     def close(self) -> None:
         if self.txn is not None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from archive.codec import chunk as _chunk
 from archive.codec.chunk import ChunkEncoder, EncodedChunk
+from archive.codec.registry import Kind, Tree, planned
 from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
@@ -34,21 +35,35 @@ from archive.index.records import (
     CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U32U64U32, U64, chunk_stats, pack_colchunk,
     pack_group, unpack_colchunk,
 )
+from archive.index import keys as keyindex
 from archive.index.store import IndexStore
 from archive.storage.segments import SegmentWriter
 
 
-#: Groups a column keeps its last chosen encoding for before selection runs again.
+#: Chunks (one a group, normally) a column keeps its last chosen encoding for before selection
+#: runs again; each selection that confirms the choice doubles this, up to RESCORE_MAX.
 RESCORE_EVERY: Final = 8
+RESCORE_MAX: Final = 64
 
 
-def chunk_pieces(kind: str, values: np.ndarray, settings: Settings) -> list[tuple[int, int]]:
+def chunk_pieces(kind: str, values: np.ndarray, settings: Settings,
+                 raw_bound: int | None = None) -> list[tuple[int, int]]:
     """How a group's column is split into chunks: ``(start, stop)`` ranges of at most
-    ``chunk_items`` values and about ``chunk_bytes`` of raw data (at least one value each)."""
+    ``chunk_items`` values and about ``chunk_bytes`` of raw data (at least one value each).
+
+    ``raw_bound``: an upper bound of the column's raw size (each value's length + 4 for
+    str/bytes, 8 otherwise) when the caller knows one, which spares measuring it."""
     n, cap = len(values), settings.chunk_items
+    if raw_bound is not None and n <= cap and raw_bound <= settings.chunk_bytes:
+        return [(0, n)]
     if kind in ("str", "bytes"):
-        sizes = np.fromiter(map(len, values), dtype=np.int64, count=n) + 4
+        items = values.tolist()
+        if n <= cap and sum(map(len, items)) + 4 * n <= settings.chunk_bytes:
+            return [(0, n)]  # the common case: one chunk (a list sums faster than an array)
+        sizes = np.fromiter(map(len, items), dtype=np.int64, count=n) + 4
     else:
+        if n <= cap and 8 * n <= settings.chunk_bytes:
+            return [(0, n)]
         sizes = np.full(n, 8, dtype=np.int64)
     cum = np.cumsum(sizes)
     out, a = [], 0
@@ -59,6 +74,45 @@ def chunk_pieces(kind: str, values: np.ndarray, settings: Settings) -> list[tupl
         out.append((a, b))
         a = b
     return out or [(0, 0)]
+
+
+#: Per column: (codec id of its last selection, chunks encoded with it since, the choice tree
+#: of the chunk encoded last or None right after a selection (see
+#: :func:`archive.codec.registry.planned`), chunks until the next selection).
+Choice = tuple[int, int, Tree | None, int]
+
+
+def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, kind: Kind,
+                   values: np.ndarray) -> EncodedChunk:
+    """Encode a chunk of column ``col``, reusing its last choices between selections:
+    selection (trial-encoding every candidate, for the column and for each of its
+    sub-columns) is most of the encoding time, and a column's best encodings rarely change
+    from one group to the next.
+
+    ``choice`` holds each column's last choices and is updated.  Selection runs again after
+    ``RESCORE_EVERY`` chunks, and after twice as many each time it confirms the previous
+    choice (at most ``RESCORE_MAX``).  The sub-column choices are recorded on the first chunk
+    that reuses the column's encoding (not during the selection itself: a column of one chunk
+    never pays for recording) and replayed on the next ones.  Where a reused encoding no
+    longer applies (to the column or to a sub-column), selection runs again there.  The
+    bytes depend only on the sequence of chunks given for each column (deterministic).
+    """
+    last = choice.get(col)
+    if last is not None and last[1] < last[3]:
+        with planned(last[2]) as made:
+            try:
+                enc = encoder.encode(kind, values, only=(last[0],))
+            except ValueError:  # it no longer applies: choose again
+                pass
+            else:
+                choice[col] = (last[0], last[1] + 1, made[0], last[3])
+                return enc
+    enc = encoder.encode(kind, values)
+    interval = RESCORE_EVERY
+    if last is not None and last[0] == enc.codec_id:
+        interval = min(2 * last[3], RESCORE_MAX)
+    choice[col] = (enc.codec_id, 0, None, interval)
+    return enc
 
 
 def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
@@ -89,7 +143,10 @@ class Pending:
     flushed: list[_Flushed] = field(default_factory=list)
     new_columns: list[tuple[int, tuple, str]] = field(default_factory=list)
     segtab: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    #: encoded key -> slot for keys added (None: deleted) since the last commit
     keys: dict[bytes, int | None] = field(default_factory=dict)
+    #: the keys of the records added, for the groups' key sources
+    key_batches: list[keyindex.KeyBatch] = field(default_factory=list)
     dead: set[int] = field(default_factory=set)
     redirect: dict[int, int | None] = field(default_factory=dict)
     attrs: dict[str, Any] | None = None
@@ -124,7 +181,7 @@ class Writer:
         self.n_columns = len(view.columns)
         self.col_next_item: dict[int, int] = {}
         #: per column: (codec id of its last selection, groups encoded with it since)
-        self._choice: dict[int, tuple[int, int]] = {}
+        self._choice: dict[int, Choice] = {}
         self.p = Pending()
         last = max(view.files) if view.files else -1
         self.committed_file = (last, view.files[last].length if last >= 0 else 0)
@@ -198,22 +255,9 @@ class Writer:
         return n
 
 
-    def _encode(self, col: int, kind: str, values: np.ndarray) -> EncodedChunk:
-        """Encode a chunk, reusing the column's last winning encoding for ``RESCORE_EVERY``
-        groups: selection (trial-encoding every candidate) is most of the encoding time, and a
-        column's best encoding rarely changes from one group to the next."""
-        last = self._choice.get(col)
-        if last is not None and last[1] < RESCORE_EVERY:
-            try:
-                enc = self.encoder.encode(kind, values, only=(last[0],))
-            except ValueError:  # it no longer applies: choose again
-                pass
-            else:
-                self._choice[col] = (last[0], last[1] + 1)
-                return enc
-        enc = self.encoder.encode(kind, values)
-        self._choice[col] = (enc.codec_id, 0)
-        return enc
+    def _encode(self, col: int, kind: Kind, values: np.ndarray) -> EncodedChunk:
+        """Encode a chunk of column ``col`` (see :func:`encode_reusing`)."""
+        return encode_reusing(self.encoder, self._choice, col, kind, values)
 
     def flush_group(self) -> None:
         """Encode the pending group into chunks in the segment files (not yet committed)."""
@@ -228,7 +272,8 @@ class Writer:
             arr = to_array(cid[1], values)
             parent = parent_column(*cid)
             parent_id = NO_PARENT if parent is None else self._col_id(parent)
-            for part, (a, b) in enumerate(chunk_pieces(kind, arr, self.settings)):
+            cut = chunk_pieces(kind, arr, self.settings, self.p.raw_bytes)  # bound: the group's
+            for part, (a, b) in enumerate(cut):
                 piece = arr[a:b]
                 enc = self._encode(col, kind, piece)
                 fno, off = self.segw.append(enc.data)
@@ -247,8 +292,8 @@ class Writer:
         ref_arr = np.array(refs, dtype=CHUNK_REF) if refs else np.zeros(0, CHUNK_REF)
         self.p.flushed.append(_Flushed(group, self.view.rows, self.p.rows, ref_arr, colchunks))
         self.view.add_group(self.p.rows, ref_arr, added, self.file_length)
-        for cid, path, slot in self.p.new_columns[self._announced:]:
-            self.view.add_column(cid, path, slot)
+        for cno, path, slot in self.p.new_columns[self._announced:]:
+            self.view.add_column(cno, path, slot)
         self._announced = len(self.p.new_columns)
         self.p.columns, self.p.rows, self.p.raw_bytes = {}, 0, 0
 
@@ -308,19 +353,11 @@ class Writer:
         txn.put(b"state", json.dumps(state).encode(), db=db["meta"])
 
     def _write_keys(self, txn: lmdb.Transaction, db: Any) -> None:
-        """Keys in sorted order; those past the current last key use LMDB's append mode, which
-        fills pages completely instead of splitting them half-empty."""
-        with txn.cursor(db=db) as cur:
-            last = cur.key() if cur.last() else b""
-            for k in sorted(self.p.keys):
-                slot = self.p.keys[k]
-                if slot is None:
-                    txn.delete(k, db=db)
-                elif k > last:
-                    cur.put(k, slot.to_bytes(8, "little"), append=True)
-                    last = k
-                else:
-                    txn.put(k, slot.to_bytes(8, "little"), db=db)
+        """The key sources of the flushed groups and one run of the keys added (see
+        :mod:`archive.index.keys`); deleted keys need nothing: their slots are dead."""
+        keyindex.write_commit(txn, db, self.p.keys, self.p.key_batches,
+                          [(f.group, f.first_row, f.rows) for f in self.p.flushed],
+                          self.view.dead, self.encoder)
 
     def rollback(self, view: View) -> None:
         """Discard everything uncommitted (segment bytes included); ``view`` is the last commit."""

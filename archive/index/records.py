@@ -6,7 +6,6 @@ reading a group's table is one ``frombuffer`` rather than per-chunk parsing.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import struct
@@ -28,22 +27,26 @@ ROW_VALUE: Final = struct.Struct("<Q")
 #: One chunk of a group: which column, where it lies, how many values, sizes, top encoding.
 CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("count", "<u4"),
                              ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4")])
-#: Keys longer than this are stored by digest (LMDB's key limit is 511 bytes).
-MAX_INLINE_KEY: Final = 400
 MAX_STAT_STR: Final = 256
 
 
 def encode_key(key: str | bytes) -> bytes:
-    """A record key as stored: type prefix + bytes, or a SHA-256 digest for long keys."""
+    """A record key as the index sees it: ``s`` + UTF-8 (lone surrogates kept) for str keys,
+    ``b`` + the bytes for bytes keys, so a str key and a bytes key never compare equal."""
     if isinstance(key, str):
-        raw, prefix = key.encode("utf-8", "surrogatepass"), b"s"
-    elif isinstance(key, (bytes, bytearray, memoryview)):
-        raw, prefix = bytes(key), b"b"
-    else:
-        raise TypeError(f"record keys are str or bytes, not {type(key).__name__}")
-    if len(raw) > MAX_INLINE_KEY:
-        return prefix.upper() + hashlib.sha256(raw).digest()
-    return prefix + raw
+        return b"s" + key.encode("utf-8", "surrogatepass")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return b"b" + bytes(key)
+    raise TypeError(f"record keys are str or bytes, not {type(key).__name__}")
+
+
+def decode_key(raw: bytes) -> str | bytes:
+    """The key :func:`encode_key` encoded."""
+    if raw[:1] == b"s":
+        return raw[1:].decode("utf-8", "surrogatepass")
+    if raw[:1] == b"b":
+        return raw[1:]
+    raise CorruptIndexError(f"stored key {raw[:20]!r} has no type prefix")
 
 
 def pack_group(first_row: int, n_rows: int, refs: np.ndarray) -> bytes:

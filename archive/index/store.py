@@ -13,7 +13,7 @@ columns       column id u32                         JSON ``[path, slot]``
 shapes        shape column id u32, shape id u32     JSON list of keys
 groups        group id u64                          first row, rows, chunk refs (numpy)
 colchunks     col u32, group u64, part u32          first item, count, parent column, stats
-keys          encoded record key                    slot row u64
+keys          M, R+run, X+run+extent, G+group       the key index (:mod:`archive.index.keyruns`)
 dead          row u64                               empty
 redirect      slot row u64                          content row u64
 ============  ====================================  ==========================================

@@ -57,13 +57,23 @@ class Column:
         self.kind = kind
         self.codes: np.ndarray = codes if codes is not None else np.zeros(0, dtype=np.int8)
 
+    @classmethod
+    def uniform(cls, values: np.ndarray, kind: int) -> Column:
+        """An object column whose values are all known to be of one ``kind`` (K_STR, K_BYTES):
+        prepared without looking at each value's type."""
+        return cls(values, OBJECT, np.full(len(values), kind, dtype=np.int8))
+
     def where(self, kind: int) -> np.ndarray:
         """Indices of the values of one kind (object columns)."""
         return np.flatnonzero(self.codes == kind)
 
 
 class Columns:
-    """The columns of one ``evaluate`` call, each prepared once on first use."""
+    """The columns of one ``evaluate`` call, each prepared once on first use.
+
+    ``columns`` maps a path to its values (a numpy array or sequence, MISSING where absent) or
+    to an already prepared :class:`Column`.
+    """
 
     def __init__(self, columns: Mapping, n: int):
         self.n = operator.index(n)
@@ -84,6 +94,10 @@ class Columns:
 
 
 def _prepare(path: tuple, raw: Any, n: int) -> Column:
+    if isinstance(raw, Column):  # prepared by the caller
+        if raw.n != n:
+            raise ValueError(f"column {path!r} has {raw.n} values, expected {n}")
+        return raw
     if raw is None:  # a path no column holds: absent from every record
         arr = np.empty(n, dtype=object)
         arr.fill(MISSING)
@@ -213,7 +227,8 @@ def compare(col: Column, op: str, lit: Any) -> np.ndarray:
         if idx.size:
             boxed = np.empty((), dtype=object)  # keep numpy from making it a U/S scalar,
             boxed[()] = lit                      # which would drop trailing NULs
-            out[idx] = _UFUNC[op](col.values[idx], boxed).astype(bool)
+            vals = col.values if idx.size == col.n else col.values[idx]
+            out[idx] = _UFUNC[op](vals, boxed).astype(bool)
     elif op == "==" and lk == K_BOOL:
         idx = col.where(K_BOOL)
         out[idx] = col.values[idx].astype(bool) == lit

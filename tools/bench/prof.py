@@ -1,4 +1,4 @@
-"""cProfile our engine's ingest, cold get, warm get and take on a benchmark data set.
+"""cProfile our engine's ingest, cold get, warm get, take, column and scans on a benchmark data set.
 
     .venv/bin/python tools/bench/prof.py [--dataset gen|zeek|...] [--records N] [--out DIR]
 
@@ -6,6 +6,8 @@ Uses the same definitions as run.py (cold: cache_bytes=1 and the group cache dro
 each get; warm: a 10-record hot set, default cache; take: 10k random positions, fresh handle).
 Prints, per operation, the top functions by own time (tottime) and by cumulative time, each
 as a percentage of the profiled wall time; writes OUT/profile_<op>.txt and .pstats.
+column: ``ar.column`` of the set's column; scan: the bench's filtered scan (its ``where``,
+whole records); scan_columns: the same projected to the column and the filtered path.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import datasets
+import peers
 
 import archive
 
@@ -108,6 +111,14 @@ def main() -> None:
     ar.close()
     ar = archive.open(path, cache_bytes=1)
     profiled("column", lambda: ar.column((ds.column,)), a.out, a.top)
+    ar.close()
+    where = peers.where_ours(ds.flt)
+    ar = archive.open(path, cache_bytes=1)
+    profiled("scan", lambda: list(ar.scan(where=where)), a.out, a.top)
+    ar.close()
+    ar = archive.open(path, cache_bytes=1)
+    cols = [(ds.column,), ds.flt[0]]
+    profiled("scan_columns", lambda: list(ar.scan(columns=cols, where=where)), a.out, a.top)
     ar.close()
     shutil.rmtree(path, ignore_errors=True)
 
