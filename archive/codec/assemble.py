@@ -24,7 +24,7 @@ from typing import Any, Callable, Final, Iterable, Mapping, cast
 import numpy as np
 
 from archive.codec.dict_rows import dict_rows, mixed_dicts
-from archive.codec.lazy import Column
+from archive.codec.lazy import Column, objects
 from archive.codec.registry import DTYPES
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
 from archive.errors import CorruptChunkError
@@ -56,10 +56,6 @@ def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
             else:
                 node = node.setdefault(k, {})
     return tree
-
-
-def _objects(values: list) -> np.ndarray:
-    return np.fromiter(values, dtype=object, count=len(values))
 
 
 class GroupReader:
@@ -166,14 +162,20 @@ class GroupReader:
         return s
 
     def _field_prefix(self, path: Path, k: str) -> np.ndarray:
-        """p[j] = how many of the node's first j dicts hold key ``k``."""
+        """p[j] = how many of the node's first j dicts hold key ``k``.
+
+        Keys held by the same shapes share one array (the same object)."""
         key = ("pref", path, k)
         p = self._cache.get(key)
         if p is None:
-            contains = np.array([k in s for s in self._shape_table(path)] or [False])
-            sids = self.col(path, "shape")
-            p = np.zeros(len(sids) + 1, dtype=np.int64)
-            np.cumsum(contains[sids], out=p[1:])
+            contains = tuple(k in s for s in self._shape_sets(path))
+            shared = ("pref_of", path, contains)
+            p = self._cache.get(shared)
+            if p is None:
+                sids = self.ints(path, "shape")
+                p = np.zeros(len(sids) + 1, dtype=np.int64)
+                np.cumsum(np.array(contains or (False,))[sids], out=p[1:])
+                self._cache[shared] = p
             self._cache[key] = p
         return p
 
@@ -205,7 +207,7 @@ class GroupReader:
             else:
                 uniq, inv = np.unique(rows, return_inverse=True)
                 vals = self._values((), uniq, projection)
-                out = [vals[i] for i in inv.tolist()]
+                out = list(map(vals.__getitem__, inv.tolist()))
         finally:
             if paused:
                 gc.enable()
@@ -229,13 +231,12 @@ class GroupReader:
                 r = np.array([np.count_nonzero(tags[:i] == t0)], dtype=np.int64)
             return self._typed(path, t0, r, proj)
         t = tags[idx]
-        out: list = [None] * len(idx)
+        out = np.empty(len(idx), dtype=object)
         for tag in np.unique(t).tolist():
             sel = np.flatnonzero(t == tag)
             vals = self._typed(path, tag, self._rank(path, tag)[idx[sel]], proj)
-            for p, v in zip(sel.tolist(), vals):
-                out[p] = v
-        return out
+            out[sel] = objects(vals)
+        return out.tolist()
 
     def _typed(self, path: Path, tag: int, idx: np.ndarray, proj: Projection) -> list:
         if tag == _NULL:
@@ -315,11 +316,15 @@ class GroupReader:
             before = self._keys_before(path, int(idx[0]), keys)
             if before is not None:
                 return [np.array([b], dtype=np.int64) for b in before]
+        by_prefix: dict[int, np.ndarray] = {}  # keys sharing a prefix array share the rows
         out = []
         for k in keys:
             p = self._field_prefix(path, k)
-            pi = p[idx]
-            out.append(pi if one_shape else pi[p[idx + 1] > pi])
+            rows = by_prefix.get(id(p))
+            if rows is None:
+                pi = p[idx]
+                rows = by_prefix[id(p)] = pi if one_shape else pi[p[idx + 1] > pi]
+            out.append(rows)
         return out
 
     def _keys_before(self, path: Path, i: int, keys: list[str]) -> list[int] | None:
@@ -399,5 +404,5 @@ class GroupReader:
             else:
                 col = self._need(node, TAG_SLOT[Tag(tag)], int(r.max()) + 1)[r]
                 vals = [int(s) for s in col] if tag == Tag.BIG else col.tolist()
-            out[pos] = _objects(vals)
+            out[pos] = objects(vals)
         return out

@@ -18,17 +18,20 @@ smallest candidate again, and decode them with :func:`decode_values`.
 
 Selection follows tree-buf: every candidate that applies encodes a *sample* of the column, the
 sample payload is compressed with a fast zstd level to estimate its final size, and candidates
-are tried on the whole column smallest-estimate first until one encodes.  A column encoded
+are tried on the whole column smallest-estimate first until one encodes.  A costly candidate
+(:attr:`Encoding.yields`: the log templates) is tried last, and not at all when another's
+sample body :meth:`~Encoding.settles` the column (a typed string encoding that typed every
+value: the template would only split those values into more columns).  A column encoded
 chunk after chunk (the writer) can skip most of that work: :func:`planned` records the choices
 made for a chunk, sub-columns included, and replays them on the next one.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import ClassVar, Final, Literal, cast
+from typing import ClassVar, Final, Literal, TypeVar, cast
 
 import numpy as np
 import zstandard
@@ -86,9 +89,18 @@ class Encoding(ABC):
     #: column (:func:`planned`); sub-columns made or not depending on the values must then be
     #: encoded under :func:`unplanned`.
     replays: ClassVar[bool] = False
+    #: A costly encoding that selection does not try on a column another candidate
+    #: :meth:`settles` (it is then scored after the others, see :func:`_score`).
+    yields: ClassVar[bool] = False
 
     @abstractmethod
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None: ...
+
+    def settles(self, body: bytes) -> bool:
+        """Whether ``body`` (this encoding's, of the values being scored) stores every value
+        as one token of a fixed grammar, none left over, so that no :attr:`yields` encoding
+        could store the column smaller (each encoding that says yes justifies it)."""
+        return False
 
     @abstractmethod
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray: ...
@@ -205,18 +217,68 @@ def _trial(enc: Encoding, values: np.ndarray, kind: Kind, depth: int,
         stack.pop()
 
 
+#: What the candidates of the :func:`_score` call under way derived from the arrays they
+#: were given: ``(key, id(array)) -> (array, value)`` (see :func:`shared`).
+_SHARED: ContextVar[dict | None] = ContextVar("archive_selection_shared", default=None)
+_T = TypeVar("_T")
+
+
+def shared(values: np.ndarray, key: str, build: Callable[[np.ndarray], _T]) -> _T:
+    """``build(values)``, computed once for all the candidates scored on the same sample (the
+    typed string encodings all measure the values' lengths, for instance).  ``key`` names
+    what ``build`` derives.  Entries hold the array itself and live for one scoring, during
+    which nothing modifies the sample; outside scoring this is just ``build(values)``."""
+    memo = _SHARED.get()
+    if memo is None:
+        return build(values)
+    hit = memo.get((key, id(values)))
+    if hit is not None and hit[0] is values:
+        return cast(_T, hit[1])
+    out = build(values)
+    memo[(key, id(values))] = (values, out)
+    return out
+
+
 def _score(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
            depth: int) -> list[tuple[int, int, Encoding, bytes, list[Tree] | None]]:
     """Candidates that apply to ``sample``, smallest estimated size first, with their bodies
-    (and sub-column choices)."""
-    scored = []
+    (and sub-column choices).  Candidates that :attr:`~Encoding.yields` are tried last, and
+    not at all once another candidate's body :meth:`~Encoding.settles` the sample; ties still
+    go to the earlier registered.  Candidates may share what they derive (:func:`shared`)."""
+    token = _SHARED.set({})
+    try:
+        return _score_all(candidates, sample, kind, depth)
+    finally:
+        _SHARED.reset(token)
+
+
+def _score_all(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
+               depth: int) -> list[tuple[int, int, Encoding, bytes, list[Tree] | None]]:
+    scored: list = []
+    deferred = []
+    settled = False
     for i, enc in enumerate(candidates):
-        body, made = _trial(enc, sample, kind, depth)
-        if body is not None:
-            est = len(body) if len(sample) <= TINY else len(_ESTIMATOR.compress(body))
-            scored.append((est, i, enc, body, made))
+        if enc.yields:
+            deferred.append(i)
+        elif _add_trial(scored, i, enc, sample, kind, depth):
+            settled = True
+    if not settled:
+        for i in deferred:
+            _add_trial(scored, i, candidates[i], sample, kind, depth)
     scored.sort(key=lambda t: (t[0], t[1]))
     return scored
+
+
+def _add_trial(scored: list, i: int, enc: Encoding, sample: np.ndarray, kind: Kind,
+               depth: int) -> bool:
+    """Append ``enc``'s estimate of ``sample`` (the ``i``-th candidate) to ``scored`` when it
+    applies; whether its body settles the sample."""
+    body, made = _trial(enc, sample, kind, depth)
+    if body is None:
+        return False
+    est = len(body) if len(sample) <= TINY else len(_ESTIMATOR.compress(body))
+    scored.append((est, i, enc, body, made))
+    return enc.settles(body)
 
 
 #: Top-level candidates whose fast estimate is within this factor of the best are compared

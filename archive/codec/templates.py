@@ -364,6 +364,7 @@ class TemplateEncoding(Encoding):
     codec_id = TEMPLATE
     name = "template"
     kinds = frozenset({"str", "bytes"})
+    yields = True  # costly, and never smaller on a column a typed string encoding settles
 
     #: Decline columns shorter than this, or whose templates are not repeated enough.
     min_rows: int = 8

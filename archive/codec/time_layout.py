@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -121,7 +121,8 @@ def compile_layout(fmt: str, var_width: int | None = None) -> Layout:
     return Layout(fmt, col, fields, tuple(lits), frac, var, var_max)
 
 
-def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+def days_from_civil(y: Any, m: Any, d: Any) -> Any:
+    """Day count from 1970-01-01 of (year, month, day): int64 arrays or Python ints alike."""
     y = y - (m <= 2)
     era = y // 400
     yoe = y - era * 400
@@ -129,7 +130,8 @@ def days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
-def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def civil_from_days(days: Any) -> tuple[Any, Any, Any]:
+    """(year, month, day) of day counts from 1970-01-01: int64 arrays or Python ints alike."""
     z = days + 719468
     era = z // 146097
     doe = z - era * 146097
@@ -137,7 +139,7 @@ def civil_from_days(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
     mp = (5 * doy + 2) // 153
     d = doy - (153 * mp + 2) // 5 + 1
-    m = np.where(mp < 10, mp + 3, mp - 9)
+    m = mp + 3 - 12 * (mp >= 10)
     return yoe + era * 400 + (m <= 2), m, d
 
 

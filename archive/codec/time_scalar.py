@@ -12,30 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from archive.codec.time_layout import _MAX_OFFSET, _MONTHS, _WDAYS, Layout, compile_layout
+from archive.codec.time_layout import (_MAX_OFFSET, _MONTHS, _WDAYS, Layout, civil_from_days,
+                                       compile_layout, days_from_civil)
 
 _NAMES = {"b": (_MONTHS, 1), "a": (_WDAYS, 0)}  # table, value of its first entry
-
-
-def _civil(days: int) -> tuple[int, int, int]:
-    """(year, month, day) of a day count from 1970-01-01 (as ``civil_from_days``)."""
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    m = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1
-
-
-def _days(y: int, m: int, d: int) -> int:
-    """Day count from 1970-01-01 of a date (as ``days_from_civil``)."""
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
-    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
 def _digits(v: int, w: int) -> bytes:
@@ -46,7 +26,7 @@ def render_one(lay: Layout, tick: int, tz: int) -> str:
     """The string of one in-range value (``render_values(lay, [tick], [tz])[0]``)."""
     secs, frac = divmod(tick, 10**lay.frac)
     days, sod = divmod(secs, 86400) if lay.has_date else (0, secs)
-    y, mo, d = _civil(days)
+    y, mo, d = civil_from_days(days)
     val = {"Y": y, "y": y - 2000, "m": mo, "b": mo, "d": d, "e": d, "a": (days + 3) % 7,
            "H": sod // 3600, "M": sod // 60 % 60, "S": sod % 60, "f": frac}
     m = bytearray(lay.width)
@@ -90,7 +70,7 @@ def tick_bounds(fmt: str) -> tuple[int, int] | None:
     years = (0, 9999) if "Y" in lay.fields else (2000, 2099) if "y" in lay.fields else None
     if years is None:
         return None
-    return _days(years[0], 1, 1) * 86400 * unit, _days(years[1] + 1, 1, 1) * 86400 * unit - 1
+    return days_from_civil(years[0], 1, 1) * 86400 * unit, days_from_civil(years[1] + 1, 1, 1) * 86400 * unit - 1
 
 
 def out_of_range(lay: Layout, ticks: np.ndarray, tz: np.ndarray) -> bool:

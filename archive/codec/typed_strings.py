@@ -46,7 +46,7 @@ import numpy as np
 
 from archive.codec.framing import Reader, Writer
 from archive.codec.lazy import Column, TypedColumn
-from archive.codec.registry import Encoding, Kind, register, unplanned
+from archive.codec.registry import Encoding, Kind, register, shared, unplanned
 from archive.codec.strings import (
     CONST,
     DICT,
@@ -124,9 +124,17 @@ def same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def put_digits(m: np.ndarray, start: int, width: int, v: np.ndarray) -> None:
-    """Write non-negative ``v`` (< 10**width) zero-padded into columns start..start+width."""
+    """Write the last ``width`` digits of each ``v`` (int64), i.e. ``v % 10**width``
+    zero-padded, into columns start..start+width."""
     if len(v) < 64:  # a few values (a lazy column's rows): one 2-d step beats a step a digit
         m[:, start : start + width] = v[:, None] // _POW10[width - 1 :: -1] % 10 + 48
+        return
+    if width <= 9:  # unsigned 32-bit steps, and no modulo: measured 2.4x faster
+        u = (v % _POW10[width]).astype(np.uint32)
+        for j in range(start + width - 1, start - 1, -1):
+            q = u // 10
+            m[:, j] = u - q * 10 + 48
+            u = q
         return
     for j in range(start + width - 1, start - 1, -1):
         m[:, j] = v % 10 + 48
@@ -173,6 +181,17 @@ class TypedString(Encoding):
     call_rows: ClassVar[int] = 64
     #: Fraction of typed values below which the encoding does not apply (tests lower it).
     min_typed: ClassVar[float] = MIN_TYPED
+    #: Whether a body without exceptions settles the column (:meth:`settles`).
+    settling: ClassVar[bool] = True
+
+    def settles(self, body: bytes) -> bool:
+        """Yes when every value is typed (no exceptions): each is then one number (a time,
+        an address, an integer) stored in int sub-columns that selection fits to the column,
+        where a log template would split it at the same punctuation into several such columns
+        plus a template id per value (measured: never smaller on the bench sets).  Not for
+        str-hex, whose nibble planes do not get the int encodings a template's hex columns
+        do (a counter's deltas)."""
+        return self.settling and body[:4] == b"\0\0\0\0"
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         raise NotImplementedError
@@ -190,11 +209,10 @@ class TypedString(Encoding):
         n = len(values)
         if depth >= STR_MAX_NEST or n == 0:
             return None
-        items = values.tolist()
-        lens = lengths(items)
+        lens, ascii = shared(values, "str-lengths-ascii", _lengths_ascii)
         cand = (lens >= self.min_len) & (lens <= self.max_len)
-        if not "".join(items).isascii():  # one C pass, then per value only when needed
-            cand &= np.fromiter(map(str.isascii, items), dtype=bool, count=n)
+        if ascii is not None:
+            cand &= ascii
         idx = np.flatnonzero(cand)
         need = self.min_typed * n
         if len(idx) == 0 or len(idx) < need:
@@ -238,6 +256,14 @@ class TypedString(Encoding):
             exc = decode_sub_lazy(r, "str", e, depth)
         prepared = self.prepare(r, count - e, depth)
         return TypedColumn(count, pos, exc, partial(self.render, prepared), self.call_rows)
+
+
+def _lengths_ascii(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values' lengths, and which are ASCII (``None``: all of them)."""
+    items = values.tolist()
+    if "".join(items).isascii():  # one C pass, then per value only when needed
+        return lengths(items), None
+    return lengths(items), np.fromiter(map(str.isascii, items), dtype=bool, count=len(items))
 
 
 def strided(idx: np.ndarray, k: int = LAYOUT_SAMPLE) -> np.ndarray:
@@ -300,6 +326,7 @@ _HEXDIGITS: Final = (np.frombuffer(b"0123456789abcdef", np.uint8),
 class StrHex(TypedString):
     codec_id = HEX
     name = "str-hex"
+    settling = False
     min_len, max_len = 4, 128
     call_rows = 128
 

@@ -116,6 +116,8 @@ class StrTime(TypedString):
             good = int(parse_values(compile_layout(fmt), values[sample], lens[sample])[0].sum())
             if best is None or good > best[0]:
                 best = (good, fmt)
+                if good == len(sample):  # no later layout can beat it (a tie keeps this one)
+                    break
         if best is None or best[0] == 0 or best[0] < self.min_typed * len(sample):
             return None
         lay = compile_layout(best[1])

@@ -7,12 +7,15 @@ The cache holds whole group readers, evicted least-recently-used past ``cache_by
 """
 from __future__ import annotations
 
+import copy
+import gc
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from archive.codec.assemble import GroupReader, Projection
+from archive.codec.dict_rows import scatter
 from archive.codec.lazy import Column, concat
 from archive.codec.shred import SLOT_KIND
 from archive.engine import chunkio
@@ -36,9 +39,8 @@ class GroupReading:
 
     def _read_rows(self, rows: np.ndarray, projection: Projection = None) -> list:
         """Records at physical rows (any order); groups are visited once each, in row order."""
-        out: list = [None] * len(rows)
         if not len(rows):
-            return out
+            return []
         if len(rows) == 1:
             reader, first = self._group(int(self._group_of(rows)[0]))
             return self._records_at(reader, rows - first, projection)
@@ -47,12 +49,23 @@ class GroupReading:
         groups = self._group_of(srt)
         bounds = np.flatnonzero(np.diff(groups)) + 1
         starts = [0, *bounds.tolist()]
-        for a, b in zip(starts, starts[1:] + [len(srt)]):
-            g = int(groups[a])
-            reader, first = self._group(g)
-            recs = self._records_at(reader, srt[a:b] - first, projection)
-            for j, rec in zip(order[a:b].tolist(), recs):
-                out[j] = rec
+        recs: list = []
+        # Paused across groups, not only inside each group's assembly: re-enabling between
+        # groups lets a collection rescan every record built so far (see records_at).
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            for a, b in zip(starts, starts[1:] + [len(srt)]):
+                reader, first = self._group(int(groups[a]))
+                recs += self._records_at(reader, srt[a:b] - first, projection)
+        finally:
+            if paused:
+                gc.enable()
+        out = scatter(recs, order, len(rows))
+        # A repeated position is assembled once; its other places get copies, so every
+        # returned record is a separate object (mutating one never changes another).
+        for i in order[np.flatnonzero(srt[1:] == srt[:-1]) + 1].tolist():
+            out[i] = copy.deepcopy(out[i])
         return out
 
     def _records_at(self, reader: GroupReader, local: np.ndarray, projection: Projection) -> list:
