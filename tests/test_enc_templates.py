@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from archive.codec import templates as tpl  # the package registers every encoding
 from archive.codec.chunk import chunk_payload, decode_chunk, encode_chunk
 from archive.codec.framing import Writer
-from archive.codec.logparse import STR_OPS, merge, mine
+from archive.codec.logmerge import merge
+from archive.codec.logparse import STR_OPS, mine
 from archive.codec.registry import decode_values, encode_values
+from archive.codec.template_text import render_template, split_template
 from archive.errors import CorruptChunkError
 
 ID = tpl.TEMPLATE
@@ -147,7 +149,7 @@ def test_widths_and_signs_are_typed_and_exact():
              f"f=0.{['5', '05', '50', '007'][i % 4]}" for i in range(100)]
     payload = roundtrip("str", lines)
     (t,) = tpl.payload_templates(payload)
-    assert tpl.render_template(t) == "t=<int> v=<int> h=<hex> H=<hex> s=+<int> f=0.<int>"
+    assert render_template(t) == "t=<int> v=<int> h=<hex> H=<hex> s=+<int> f=0.<int>"
     assert "\x16" in t  # the fraction digits keep their own length
 
 
@@ -155,7 +157,7 @@ def test_back_reference_and_folding():
     lines = [f"host{i % 7} Nov 9 host{i % 7}/host{i % 7} pid[{1000 + i}] constant 42" for i in range(64)]
     payload = roundtrip("str", lines)
     (t,) = tpl.payload_templates(payload)
-    statics, names = tpl.split_template(t)
+    statics, names = split_template(t)
     assert names == ["int", "int", "int", "int"]
     assert "constant 42" in statics[-1]  # a column that never changes is template text
 
@@ -194,7 +196,7 @@ def test_loghub_roundtrip_and_selection(shared_data):
         templates = tpl.payload_templates(payload)
         assert 0 < len(templates) <= len(lines) * tpl.TemplateEncoding.max_template_ratio, name
         for t in templates:
-            tpl.render_template(t)
+            render_template(t)
         chunk = encode_chunk(kind, arr(lines))
         got_kind, out = decode_chunk(chunk)
         assert got_kind == kind and out.tolist() == lines, name
@@ -210,8 +212,8 @@ def test_render_template_readable():
              for i in range(40)]
     payload = encode_values("str", arr(lines), only=(ID,))
     (t,) = tpl.payload_templates(payload)
-    assert tpl.render_template(t) == "<ts> INFO conn from <ip> id=0x<hex> user <*> ok"
-    assert isinstance(tpl.render_template(t.encode()), str)
+    assert render_template(t) == "<ts> INFO conn from <ip> id=0x<hex> user <*> ok"
+    assert isinstance(render_template(t.encode()), str)
 
 
 def test_payload_templates_rejects_other_payloads():

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import archive
 from archive.codec.chunk import ChunkEncoder
 from archive.errors import ArchiveVersionError, CorruptIndexError
-from archive.index import keyruns, keys as keyindex
+from archive.index import keyruns, keys as keyindex, keysource
 from archive.index.records import decode_key, encode_key
 
 key_names = st.integers(0, 30)
@@ -111,8 +111,9 @@ def run_ops(path: Path, seq: list, reopen: bool) -> None:
 @pytest.fixture
 def tiny(monkeypatch):
     """Fingerprints in 0..2 and blocks of 3 entries: collisions and multi-block runs everywhere."""
-    real = keyruns.fingerprint
+    real, real_many = keyruns.fingerprint, keyruns.fingerprints
     monkeypatch.setattr(keyruns, "fingerprint", lambda salt, key: real(salt, key) % 3)
+    monkeypatch.setattr(keyruns, "fingerprints", lambda salt, keys: real_many(salt, keys) % 3)
     monkeypatch.setattr(keyruns, "BLOCK_ENTRIES", 3)
     monkeypatch.setattr(keyruns, "EXTENT_BYTES", 100)
 
@@ -178,10 +179,10 @@ def test_describe_and_source_roundtrip():
     assert b.field == "uid" and b.parts == ["#1", "", "\udcff"]
     assert keyindex.describe_batch(0, recs, ["zzz", "abd", "ab"]).field is None
     mixed = keyindex.group_source([keyindex.KeyBatch(0, ["a", b"a"], None, None)], 0, 5)
-    assert mixed is not None and mixed.ktype == keyindex.MIXED
+    assert mixed is not None and mixed.ktype == keysource.MIXED
     enc = ChunkEncoder(3)
     for src in (mixed, keyindex.group_source([b], 8, 4)):
-        back = keyindex.KeySource.unpack(0, src.pack(enc))
+        back = keysource.KeySource.unpack(0, src.pack(lambda _stream, kind, v: enc.encode(kind, v).data))
         assert (back.ktype, back.field, back.parts) == (src.ktype, src.field, src.parts)
     src = keyindex.group_source([b], 8, 4)
     assert decode_key(src.key_at(2, "abc")) == "abc#1" and src.key_at(1, "abc") is None

@@ -33,6 +33,7 @@ from archive.codec.registry import (
     decode_values_lazy,
     encode_values,
 )
+from archive.codec.zstd_contexts import decompressor
 from archive.errors import CorruptChunkError
 
 MAGIC: Final = b"\x89AC1"
@@ -44,7 +45,6 @@ MAX_ITEMS: Final = 1 << 22
 MAX_RAW_BYTES: Final = 1 << 28
 _KIND_CODE: Final = {k: i + 1 for i, k in enumerate(KINDS)}
 _CODE_KIND: Final = {v: k for k, v in _KIND_CODE.items()}
-_DECOMPRESSOR = zstandard.ZstdDecompressor()
 
 
 class ChunkHeader(NamedTuple):
@@ -147,7 +147,7 @@ def decompress_bounded(frame: bytes | memoryview, expected: int) -> bytes:
     if declared != expected:
         raise CorruptChunkError(f"zstd frame declares {declared} bytes, chunk header says {expected}")
     try:
-        out = _DECOMPRESSOR.decompress(frame, max_output_size=expected)
+        out = decompressor().decompress(frame, max_output_size=expected)
     except zstandard.ZstdError as e:
         raise CorruptChunkError(f"zstd: {e}") from None
     if len(out) != expected:

@@ -33,10 +33,11 @@ width 0 (every other encoding declines them, see :data:`CONSTANT_MIN`).
 """
 from __future__ import annotations
 
-from typing import Final
+from typing import ClassVar, Final
 
 import numpy as np
 
+from archive.codec.bitpack import pack_bits, packed_size, unpack_bits
 from archive.codec.chunk import MAX_ITEMS as _MAX_ITEMS
 from archive.codec.framing import Reader, Writer
 from archive.codec.registry import (
@@ -70,8 +71,6 @@ _DICT_INDICES: Final = (PLAIN, NARROW, FOR, RLE)
 
 _MASK64: Final = (1 << 64) - 1
 _I8: Final = np.dtype("<i8")
-_U8_LE: Final = np.dtype("<u8")
-_BIT_WEIGHTS: Final = (1 << np.arange(8, dtype=np.uint8))[:, None]
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -80,20 +79,27 @@ _BIT_WEIGHTS: Final = (1 << np.arange(8, dtype=np.uint8))[:, None]
 def encode_int_sub(values: np.ndarray, depth: int, only: tuple[int, ...] | None = None) -> bytes:
     """Payload of an int sub-column of an encoding at ``depth`` (it is encoded at depth + 1).
 
-    Past :data:`MAX_NEST` only the leaf encodings are candidates.  Used by the float and bool
-    encodings too.
+    Past :data:`MAX_NEST` only the leaf encodings are candidates.  Used by the float, bool,
+    str and typed-string encodings too.
     """
     d = depth + 1
     if d >= MAX_NEST:
-        only = LEAF if only is None else tuple(c for c in only if c in LEAF) or (PLAIN,)
+        only = leaves_of(only, LEAF, PLAIN)
     return encode_values("int", values, d, only=only)
+
+
+def leaves_of(only: tuple[int, ...] | None, leaf: tuple[int, ...], fallback: int) -> tuple[int, ...]:
+    """The candidates a sub-column keeps past its kind's nesting limit: those of ``only``
+    (every encoding when ``None``) that are in ``leaf``, or ``(fallback,)`` when none is."""
+    return leaf if only is None else tuple(c for c in only if c in leaf) or (fallback,)
 
 
 def _put_sub(w: Writer, values: np.ndarray, depth: int, only: tuple[int, ...] | None) -> None:
     w.blob(encode_int_sub(values, depth, only))
 
 
-def _get_sub(r: Reader, count: int, depth: int) -> np.ndarray:
+def decode_int_sub(r: Reader, count: int, depth: int) -> np.ndarray:
+    """The int sub-column (a blob) of an encoding at ``depth``: exactly ``count`` values."""
     return decode_values("int", r.blob(), count, depth + 1)
 
 
@@ -147,58 +153,6 @@ def run_starts(values: np.ndarray) -> np.ndarray:
     return np.concatenate((np.zeros(1, dtype=change.dtype), change))
 
 
-def packed_size(count: int, width: int) -> int:
-    """Bytes :func:`pack_bits` writes for ``count`` values of ``width`` bits."""
-    nb, rb = divmod(width, 8)
-    return count * nb + rb * ((count + 7) // 8)
-
-
-def pack_bits(u: np.ndarray, width: int) -> bytes:
-    """Pack uint64 values below ``2**width``: byte planes, then bit planes (see module doc)."""
-    n = len(u)
-    if width == 0 or n == 0:
-        return b""
-    b = np.ascontiguousarray(u, dtype=_U8_LE).view(np.uint8).reshape(n, 8)
-    nb, rb = divmod(width, 8)
-    parts = []
-    if nb:
-        parts.append(np.ascontiguousarray(b[:, :nb].T).tobytes())
-    if rb:
-        top = np.ascontiguousarray(b[:, nb])
-        for k in range(rb):
-            parts.append(np.packbits((top >> k) & 1, bitorder="little").tobytes())
-    return b"".join(parts)
-
-
-def unpack_bits(buf: bytes | memoryview, count: int, width: int) -> np.ndarray:
-    """Inverse of :func:`pack_bits`; ``buf`` must be exactly ``packed_size(count, width)``."""
-    if len(buf) != packed_size(count, width):
-        raise CorruptChunkError(f"{len(buf)} packed bytes for {count} x {width} bits")
-    if width == 0 or count == 0:
-        return np.zeros(count, dtype=np.uint64)
-    a = np.frombuffer(buf, dtype=np.uint8)
-    nb, rb = divmod(width, 8)
-    if rb:  # the bit planes, unpacked at once and weighted into one byte per value
-        plane = (count + 7) // 8
-        bits = np.unpackbits(a[count * nb : count * nb + rb * plane].reshape(rb, plane), axis=1,
-                             count=count, bitorder="little")
-        top = bits[0] if rb == 1 else (bits * _BIT_WEIGHTS[:rb]).sum(axis=0, dtype=np.uint8)
-        if not nb:
-            return top.astype(np.uint64)
-    elif nb == 1:
-        return a.astype(np.uint64)
-    if width <= 16:  # two bytes per value: interleave them into a little-endian uint16
-        pairs = np.empty((count, 2), dtype=np.uint8)
-        pairs[:, 0] = a[:count]
-        pairs[:, 1] = top if rb else a[count : 2 * count]
-        return pairs.view("<u2").reshape(count).astype(np.uint64)
-    planes = np.zeros((8, count), dtype=np.uint8)  # byte k of every value, k = 0..7
-    planes[:nb] = a[: count * nb].reshape(nb, count)
-    if rb:
-        planes[nb] = top
-    return np.ascontiguousarray(planes.T).view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
-
-
 def below(idx: np.ndarray, k: int) -> bool:
     """Whether every int64 of ``idx`` is in 0..k-1 (one pass: a negative one reads as a huge
     unsigned one)."""
@@ -207,6 +161,12 @@ def below(idx: np.ndarray, k: int) -> bool:
 
 def _u64(v: np.ndarray) -> np.ndarray:
     return v.view(np.uint64)
+
+
+def _nests(values: np.ndarray, depth: int) -> bool:
+    """Whether a recursive encoding (one with int sub-columns) applies: below
+    :data:`MAX_NEST`, and not on a long constant column (left to int-for)."""
+    return depth < MAX_NEST and not is_constant(values)
 
 
 # --------------------------------------------------------------------------- leaf encodings
@@ -297,71 +257,52 @@ class IntFrameOfReference(Encoding):
 
 @register
 class IntDelta(Encoding):
+    """int-delta (``order`` 1) and, subclassed, int-delta2 (``order`` 2): the first value of
+    each of the ``order`` successive difference levels as i64, then a sub-column of the last
+    level's differences.  Values running out before ``order`` heads are written end the body
+    there (no sub-column)."""
+
     codec_id = DELTA
     name = "int-delta"
     kinds = frozenset({"int"})
     replays = True
+    #: How many times the values are differenced.
+    order: ClassVar[int] = 1
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
-        if depth >= MAX_NEST or is_constant(values):
+        if not _nests(values, depth):
             return None
         w = Writer()
-        if len(values) == 0:
-            return b""
-        w.i64(int(values[0]))
-        _put_sub(w, np.diff(_u64(values)).view(np.int64), depth, _RESIDUALS)
+        level = _u64(values)
+        for _ in range(self.order):
+            if len(level) == 0:
+                return w.getvalue()
+            w.i64(int(level[:1].view(np.int64)[0]))
+            level = np.diff(level)
+        _put_sub(w, level.view(np.int64), depth, _RESIDUALS)
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
-        if count == 0:
-            return np.zeros(0, dtype=np.int64)
-        first = r.i64()
-        d = _get_sub(r, count - 1, depth)
+        """The heads, the sub-column (read before anything is allocated, its length checked
+        against ``count``), then one wrap-around uint64 ``cumsum`` per level, innermost first."""
+        order = self.order
+        heads = [r.i64() for _ in range(min(count, order))]
+        rest = decode_int_sub(r, count - order, depth) if count >= order else None
         out = np.empty(count, dtype=np.uint64)
-        out[0] = first & _MASK64
-        out[1:] = _u64(d)
-        np.cumsum(out, out=out)
+        for i, head in enumerate(heads):
+            out[i] = head & _MASK64
+        if rest is not None:
+            out[order:] = _u64(rest)
+        for i in range(len(heads) - 1, -1, -1):
+            np.cumsum(out[i:], out=out[i:])
         return out.view(np.int64)
 
 
 @register
-class IntDeltaOfDelta(Encoding):
+class IntDeltaOfDelta(IntDelta):
     codec_id = DELTA2
     name = "int-delta2"
-    kinds = frozenset({"int"})
-    replays = True
-
-    def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
-        if depth >= MAX_NEST or is_constant(values):
-            return None
-        n = len(values)
-        w = Writer()
-        if n == 0:
-            return b""
-        w.i64(int(values[0]))
-        if n == 1:
-            return w.getvalue()
-        d = np.diff(_u64(values))
-        w.i64(int(d[:1].view(np.int64)[0]))
-        _put_sub(w, np.diff(d).view(np.int64), depth, _RESIDUALS)
-        return w.getvalue()
-
-    def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
-        if count == 0:
-            return np.zeros(0, dtype=np.int64)
-        first = r.i64()
-        if count > 1:
-            d0 = r.i64()
-            dd = _get_sub(r, count - 2, depth)  # checked before anything is allocated
-        out = np.empty(count, dtype=np.uint64)
-        out[0] = first & _MASK64
-        if count > 1:
-            d = out[1:]
-            d[0] = d0 & _MASK64
-            d[1:] = _u64(dd)
-            np.cumsum(d, out=d)
-            np.cumsum(out, out=out)
-        return out.view(np.int64)
+    order = 2
 
 
 @register
@@ -372,7 +313,7 @@ class IntRunLength(Encoding):
     replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
-        if depth >= MAX_NEST or is_constant(values):
+        if not _nests(values, depth):
             return None
         n = len(values)
         starts = run_starts(values)
@@ -392,8 +333,8 @@ class IntRunLength(Encoding):
         check_runs(runs, count)
         if runs == 0:
             return np.zeros(0, dtype=np.int64)
-        vals = _get_sub(r, runs, depth)
-        lengths = _get_sub(r, runs, depth)
+        vals = decode_int_sub(r, runs, depth)
+        lengths = decode_int_sub(r, runs, depth)
         check_run_lengths(lengths, count)
         return np.repeat(vals, lengths)
 
@@ -433,7 +374,7 @@ class IntDictionary(Encoding):
     replays = True
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
-        if depth >= MAX_NEST or is_constant(values):
+        if not _nests(values, depth):
             return None
         w = Writer()
         if len(values) == 0:
@@ -453,8 +394,8 @@ class IntDictionary(Encoding):
         check_runs(k, count)
         if k == 0:
             return np.zeros(0, dtype=np.int64)
-        uniques = _get_sub(r, k, depth)
-        idx = _get_sub(r, count, depth)
+        uniques = decode_int_sub(r, k, depth)
+        idx = decode_int_sub(r, count, depth)
         if not below(idx, k):
             raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
         return uniques[idx]

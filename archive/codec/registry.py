@@ -34,10 +34,10 @@ from contextvars import ContextVar
 from typing import ClassVar, Final, Literal, TypeVar, cast
 
 import numpy as np
-import zstandard
 
 from archive.codec.framing import Reader
 from archive.codec.lazy import Column
+from archive.codec.zstd_contexts import compressor
 from archive.errors import CorruptChunkError
 
 Kind = Literal["int", "float", "bool", "str", "bytes"]
@@ -60,9 +60,12 @@ FEW: Final = 8
 #: Columns this short are scored by payload length alone: compressing each candidate would
 #: cost far more than the few bytes it could tell apart.
 TINY: Final = 64
+#: zstd level of the fast size estimate of every candidate.
+ESTIMATE_LEVEL: Final = 1
+#: zstd level at which near-ties (see NEAR_TIE) are compared again.
+SETTLE_LEVEL: Final = 6
 _SAMPLE_SLICES: Final = 4
 _SAMPLE_SLICE_LEN: Final = 512
-_ESTIMATOR = zstandard.ZstdCompressor(level=1)
 
 
 class Encoding(ABC):
@@ -276,7 +279,7 @@ def _add_trial(scored: list, i: int, enc: Encoding, sample: np.ndarray, kind: Ki
     body, made = _trial(enc, sample, kind, depth)
     if body is None:
         return False
-    est = len(body) if len(sample) <= TINY else len(_ESTIMATOR.compress(body))
+    est = len(body) if len(sample) <= TINY else len(compressor(ESTIMATE_LEVEL).compress(body))
     scored.append((est, i, enc, body, made))
     return enc.settles(body)
 
@@ -285,7 +288,6 @@ def _add_trial(scored: list, i: int, enc: Encoding, sample: np.ndarray, kind: Ki
 #: again at a zstd level close to a chunk's: level 1 can rank near-ties the wrong way round
 #: (measured: canada.json coordinates, float-xor 1.4x larger than float-plain at level 9).
 NEAR_TIE: Final = 1.10
-_SETTLER = zstandard.ZstdCompressor(level=6)
 
 
 def _settle_near_ties(scored: list, sample: np.ndarray, kind: Kind, depth: int) -> list:
@@ -293,7 +295,7 @@ def _settle_near_ties(scored: list, sample: np.ndarray, kind: Kind, depth: int) 
     near = [t for t in scored if t[0] <= best * NEAR_TIE]
     if len(near) < 2 or len(sample) <= TINY:
         return scored
-    rescored = sorted(((len(_SETTLER.compress(t[3])),) + t[1:] for t in near),
+    rescored = sorted(((len(compressor(SETTLE_LEVEL).compress(t[3])),) + t[1:] for t in near),
                       key=lambda t: (t[0], t[1]))
     return rescored + [t for t in scored if t[0] > best * NEAR_TIE]
 

@@ -31,12 +31,11 @@ from typing import Any, Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.ints import below
+from archive.codec.ints import below, decode_int_sub, encode_int_sub, leaves_of
 from archive.codec.lazy import Column, LazyColumn, objects
 from archive.codec.registry import (
     Encoding,
     Kind,
-    decode_values,
     decode_values_lazy,
     encode_values,
     register,
@@ -166,21 +165,12 @@ class DictColumn(LazyColumn):
         return self._uniques.item(int(self._idx[j]))
 
 
-def encode_int(values: np.ndarray, depth: int) -> bytes:
-    """Payload of an int sub-column of an encoding at ``depth``."""
-    return encode_values("int", np.asarray(values, dtype=np.int64), depth + 1)
-
-
-def decode_int(r: Reader, count: int, depth: int) -> np.ndarray:
-    return decode_values("int", r.blob(), count, depth + 1)
-
-
 def encode_sub(kind: Kind, values: np.ndarray | list, depth: int,
                only: tuple[int, ...] | None = None) -> bytes:
     """Payload of a str/bytes sub-column of an encoding at ``depth`` (leaf-only when deep)."""
     d = depth + 1
     if d >= STR_MAX_NEST:
-        only = LEAF if only is None else tuple(c for c in only if c in LEAF) or (PLAIN,)
+        only = leaves_of(only, LEAF, PLAIN)
     arr = values if isinstance(values, np.ndarray) else objects(values)
     return encode_values(kind, arr, d, only=only)
 
@@ -209,7 +199,7 @@ class StrPlain(Encoding):
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes:
         items = values.tolist()
         w = Writer()
-        w.blob(encode_int(lengths(items), depth))
+        w.blob(encode_int_sub(lengths(items), depth))
         w.blob(join(items, kind))
         return w.getvalue()
 
@@ -217,7 +207,7 @@ class StrPlain(Encoding):
         return self.decode_lazy(r, count, kind, depth).materialize()
 
     def decode_lazy(self, r: Reader, count: int, kind: Kind, depth: int) -> PlainColumn:
-        lens = decode_int(r, count, depth)
+        lens = decode_int_sub(r, count, depth)
         return PlainColumn(r.blob(), lens, kind)
 
 
@@ -245,7 +235,7 @@ class StrDictionary(Encoding):
         w = Writer()
         w.u32(k)
         w.blob(encode_sub(kind, values[starts], depth))
-        w.blob(encode_int(lut[pos], depth))
+        w.blob(encode_int_sub(lut[pos], depth))
         return w.getvalue()
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
@@ -255,7 +245,7 @@ class StrDictionary(Encoding):
         k = r.u32()
         check_count(k, count)
         uniques = decode_sub_lazy(r, kind, k, depth)
-        idx = decode_int(r, count, depth)
+        idx = decode_int_sub(r, count, depth)
         if not below(idx, k):
             raise CorruptChunkError(f"dictionary index outside 0..{k - 1}")
         return DictColumn(uniques, idx)

@@ -1,9 +1,12 @@
 """A template column's lines, built only for the rows read (see :mod:`archive.codec.templates`).
 
 The template decoder reads and checks everything (template ids, the variable columns, the
-size lines would expand to) and hands over, per template, a ``%``-format and the argument
-lists of its lines in line order.  A line is then one ``format % args``: a point read builds
-one line, a full decode all of them template by template.
+size lines would expand to) but keeps the variable columns as they decode: int arrays, and
+lazy columns for free text.  Per template it hands over (when a line of the template is first
+read) a ``%``-format and the *sources* of its arguments; a line is one ``format % args``
+where each argument is one value of a variable column.  A point read converts one value per
+argument; a partial read only the values of its rows; a full decode converts every column
+once and formats template by template.
 """
 from __future__ import annotations
 
@@ -12,26 +15,34 @@ from typing import Any
 
 import numpy as np
 
-from archive.codec.lazy import LazyColumn
+from archive.codec.lazy import Column, LazyColumn, objects
 
-#: Per template: ``(format, argument lists)``, or ``(line, None)`` when the template has no
-#: placeholder (then the format is the line itself and is used as is).
-Form = tuple[Any, "list[list] | None"]
+#: Where the values of one argument slot of a template live: ``(column, base)``, ``column``
+#: indexing the list of variable columns, each a list of one column, or of two for a digit
+#: string (its widths, then its values), indexed alike; the template's ``k``-th line takes
+#: index ``base + k`` when ``base`` is an int (the template's values are a run of the
+#: column), else ``base[k]`` (an int64 array, one index per line).
+Source = tuple[int, "int | np.ndarray"]
+#: Per template: ``(format, sources)`` (one source per ``%`` argument group, in order), or
+#: ``(line, None)`` when the template has no placeholder (the format is the line itself).
+Form = tuple[Any, "list[Source] | None"]
 
 
 class TemplateColumn(LazyColumn):
-    """Lines of template ``tids[j]`` at each row ``j``; ``rows_of[t]`` lists template ``t``'s
-    rows in increasing order and ``form(t)`` renders its ``k``-th line (see :data:`Form`;
-    every argument list of template ``t`` holds ``len(rows_of[t])`` values).  A form is
-    built when a line of its template is first rendered, then kept."""
+    """Lines of template ``tids[j]`` at each row ``j``; template ``t`` has ``counts[t]`` lines
+    and ``form(t)`` renders them (see :data:`Form`; a source indexes only valid positions of
+    its columns for ``k < counts[t]``).  ``columns`` are all the variable columns, for a full
+    decode to materialise the lazy ones once.  A form is built when a line of its template is
+    first rendered, then kept."""
 
-    __slots__ = ("_form", "_forms", "_rows_of", "_tids", "_within")
+    __slots__ = ("_columns", "_counts", "_form", "_forms", "_tids", "_within")
 
-    def __init__(self, tids: np.ndarray, rows_of: list[np.ndarray],
+    def __init__(self, tids: np.ndarray, counts: np.ndarray, columns: list[list[Column]],
                  form: Callable[[int], Form]) -> None:
         super().__init__(len(tids), call_rows=64)
         self._tids = tids
-        self._rows_of = rows_of
+        self._counts = counts
+        self._columns = columns
         self._form = form
         self._forms: dict[int, Form] = {}
         self._within: np.ndarray | None = None  # each row's rank among its template's rows
@@ -43,19 +54,35 @@ class TemplateColumn(LazyColumn):
         return f
 
     def _line(self, t: int, k: int) -> Any:
-        fmt, args = self._get(t)
-        return fmt if args is None else fmt % tuple([a[k] for a in args])
+        fmt, sources = self._get(t)
+        if sources is None:
+            return fmt
+        args = []
+        columns = self._columns
+        for ci, base in sources:
+            i = base + k if isinstance(base, int) else int(base[k])
+            args.extend([col.item(i) for col in columns[ci]])
+        return fmt % tuple(args)
 
     def _decode_all(self) -> np.ndarray:
-        out = np.empty(self._n, dtype=object)
-        for t, rows in enumerate(self._rows_of):
-            c = len(rows)
+        lists = [[np.asarray(col).tolist() for col in cols] for cols in self._columns]
+        lines: list = []  # template after template, each in line order
+        for t, c in enumerate(self._counts.tolist()):
             if not c:
                 continue
-            fmt, args = self._get(t)
-            block = np.empty(c, dtype=object)
-            block[:] = [fmt] * c if args is None else list(map(fmt.__mod__, zip(*args)))
-            out[rows] = block
+            fmt, sources = self._get(t)
+            if sources is None:
+                lines.extend([fmt] * c)
+                continue
+            args = []
+            for ci, base in sources:
+                if isinstance(base, int):
+                    args.extend([v[base : base + c] for v in lists[ci]])
+                else:
+                    args.extend([np.asarray(col)[base].tolist() for col in self._columns[ci]])
+            lines.extend(map(fmt.__mod__, zip(*args)))
+        out = np.empty(self._n, dtype=object)
+        out[np.argsort(self._tids, kind="stable")] = objects(lines, self._n)
         return out
 
     def _render_one(self, j: int) -> Any:
@@ -64,9 +91,11 @@ class TemplateColumn(LazyColumn):
 
     def _render(self, rows: np.ndarray) -> np.ndarray:
         if self._within is None:
+            tids = self._tids
+            order = np.argsort(tids, kind="stable")
+            starts = np.cumsum(self._counts) - self._counts
             within = np.empty(self._n, dtype=np.int64)
-            for r in self._rows_of:
-                within[r] = np.arange(len(r))
+            within[order] = np.arange(self._n, dtype=np.int64) - starts[tids[order]]
             self._within = within
         lines = [self._line(t, k) for t, k in zip(self._tids[rows].tolist(),
                                                   self._within[rows].tolist())]

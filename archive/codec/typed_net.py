@@ -15,8 +15,8 @@ from typing import Any, Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import decode_int_sub, encode_int_sub
 from archive.codec.registry import register
-from archive.codec.strings import decode_int, encode_int
 from archive.codec.typed_strings import (
     IPV4,
     IPV6,
@@ -86,10 +86,10 @@ class StrIPv4(TypedString):
         return parse_ipv4(ascii_matrix(values.tolist(), 15, lens), lens)
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
-        w.blob(encode_int(state[ok], depth))
+        w.blob(encode_int_sub(state[ok], depth))
 
     def prepare(self, r: Reader, n: int, depth: int) -> np.ndarray:
-        v = decode_int(r, n, depth)
+        v = decode_int_sub(r, n, depth)
         if n and (int(v.min()) < 0 or int(v.max()) > 0xFFFFFFFF):
             raise CorruptChunkError("IPv4 value outside 0..2**32-1")
         return v
@@ -120,10 +120,10 @@ def render_ipv6(b: np.ndarray) -> list[str]:
         run[:, j] = np.where(g[:, j] == 0, run[:, j + 1] + 1, 0)
     best = run[:, :8].argmax(axis=1)  # the leftmost longest run
     blen = run[np.arange(n), best] * (run[:, :8].max(axis=1) >= 2)  # 0: nothing to compress
-    j = np.arange(8)
-    in_run = (j >= best[:, None]) & (j < (best + blen)[:, None])
+    group = np.arange(8)
+    in_run = (group >= best[:, None]) & (group < (best + blen)[:, None])
     m[:, :, :4][in_run] = 0
-    m[:, :, 4][in_run & (j < (best + blen - 1)[:, None])] = 0  # colons between run groups
+    m[:, :, 4][in_run & (group < (best + blen - 1)[:, None])] = 0  # colons between run groups
     m[(blen > 0) & (best == 0), 0, 3] = _COLON  # "::" at the start
     m[(blen > 0) & (best + blen == 8), 7, 0] = _COLON  # "::" at the end
     return rows_to_strings(m.reshape(n, 40))

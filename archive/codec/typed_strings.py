@@ -23,7 +23,8 @@ Every typed body starts the same way::
                     (0 = a hex digit, else that printable ASCII literal), blob: the nibbles
                     packed two a byte, ceil(h / 2) bytes a value for h hex digits, stored
                     as byte planes (all first bytes, then all second bytes...).  Covers
-                    fixed-width hex ids, UUIDs (8-4-4-4-12), MAC addresses, ``0x...``.
+                    fixed-width hex ids, UUIDs (8-4-4-4-12), MAC addresses, ``0x...``;
+                    see typed_hex.py
  131   str-ipv4     sub: the addresses as uint32 (int).  Canonical: dotted quad, no
                     leading zeros.
  132   str-ipv6     blob: 16 bytes a value as byte planes.  Canonical: RFC 5952, i.e.
@@ -45,6 +46,7 @@ from typing import Any, ClassVar, Final, cast
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import decode_int_sub, encode_int_sub
 from archive.codec.lazy import Column, TypedColumn
 from archive.codec.registry import Encoding, Kind, register, shared, unplanned
 from archive.codec.strings import (
@@ -52,9 +54,7 @@ from archive.codec.strings import (
     DICT,
     PLAIN,
     STR_MAX_NEST,
-    decode_int,
     decode_sub_lazy,
-    encode_int,
     encode_sub,
     lengths,
     objects,
@@ -236,7 +236,7 @@ class TypedString(Encoding):
         w.u32(len(exc))
         if len(exc):
             with unplanned():  # made or not depending on the values: kept out of plans
-                w.blob(encode_int(exc, depth))
+                w.blob(encode_int_sub(exc, depth))
                 w.blob(encode_sub("str", values[exc], depth, only=_EXCEPTIONS))
         self.write(w, state, ok, depth)
         return w.getvalue()
@@ -250,7 +250,7 @@ class TypedString(Encoding):
             raise CorruptChunkError(f"{e} exceptions in {count} values")
         pos, exc = np.zeros(0, dtype=np.int64), cast(Column, objects([], 0))
         if e:
-            pos = decode_int(r, e, depth)
+            pos = decode_int_sub(r, e, depth)
             if int(pos[0]) < 0 or int(pos[-1]) >= count or (e > 1 and int(np.diff(pos).min()) <= 0):
                 raise CorruptChunkError("exception positions not increasing within the column")
             exc = decode_sub_lazy(r, "str", e, depth)
@@ -297,112 +297,14 @@ class StrDecimal(TypedString):
         return ok, np.where(neg, -v, v)
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
-        w.blob(encode_int(state[ok], depth))
+        w.blob(encode_int_sub(state[ok], depth))
 
     def prepare(self, r: Reader, n: int, depth: int) -> np.ndarray:
-        return decode_int(r, n, depth)
+        return decode_int_sub(r, n, depth)
 
     def render(self, prepared: np.ndarray, rows: np.ndarray | None) -> list[str]:
         return list(map(str, (prepared if rows is None else prepared[rows]).tolist()))
 
 
-# --------------------------------------------------------------------------- hex
-
-
-_HEXVAL: Final = np.full(256, 255, dtype=np.uint8)
-_HEXVAL[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_LOWER: Final = _HEXVAL.copy()
-_LOWER[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_UPPER: Final = _HEXVAL.copy()
-_UPPER[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
-_ANYCASE: Final = np.minimum(_LOWER, _UPPER)
-_AF_LOWER: Final = np.frombuffer(b"abcdef", np.uint8)
-_AF_UPPER: Final = np.frombuffer(b"ABCDEF", np.uint8)
-_HEXDIGITS: Final = (np.frombuffer(b"0123456789abcdef", np.uint8),
-                     np.frombuffer(b"0123456789ABCDEF", np.uint8))
-
-
-@register
-class StrHex(TypedString):
-    codec_id = HEX
-    name = "str-hex"
-    settling = False
-    min_len, max_len = 4, 128
-    call_rows = 128
-
-    def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
-        counts = np.bincount(lens)
-        for width in np.argsort(-counts, kind="stable")[:3].tolist():  # the commonest lengths
-            group = np.flatnonzero(lens == width)
-            if len(group) == 0:
-                return None
-            found = self._template(values[strided(group)].tolist(), width)
-            if found is not None:
-                break
-        else:
-            return None
-        template, upper = found
-        ph = template == 0
-        m = ascii_matrix(values[group].tolist(), width, lens[group])
-        nib = (_UPPER if upper else _LOWER)[m[:, ph]]
-        gok = (m[:, ~ph] == template[~ph]).all(axis=1) & (nib != 255).all(axis=1)
-        ok = np.zeros(len(values), dtype=bool)
-        ok[group[gok]] = True
-        return ok, (upper, template, nib[gok])
-
-    @staticmethod
-    def _template(sample: list[str], width: int) -> tuple[np.ndarray, bool] | None:
-        """The layout of these same-length values: (template, upper case), or None if not hex.
-
-        A column is a hex digit when most values have one there, else the commonest byte.
-        """
-        m = ascii_matrix(sample, width, np.full(len(sample), width))
-        ph = (_ANYCASE[m] != 255).mean(axis=0) >= 0.5
-        nph = int(ph.sum())
-        if nph < 4 or 2 * nph < width:
-            return None
-        lit = np.array([np.bincount(m[:, j], minlength=256).argmax() for j in range(width)],
-                       dtype=np.uint8)
-        if ((lit[~ph] < 32) | (lit[~ph] > 126)).any():
-            return None  # literals are printable ASCII
-        letters = m[:, ph]
-        upper = int(np.isin(letters, _AF_UPPER).sum()) > int(np.isin(letters, _AF_LOWER).sum())
-        return np.where(ph, 0, lit).astype(np.uint8), upper
-
-    def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
-        upper, template, nib = state
-        w.u8(int(upper))
-        w.u8(len(template))
-        w.raw(template.tobytes())
-        if nib.shape[1] % 2:
-            nib = np.concatenate([nib, np.zeros((len(nib), 1), np.uint8)], axis=1)
-        w.blob(to_planes((nib[:, 0::2] << 4) | nib[:, 1::2]))
-
-    def prepare(self, r: Reader, n: int, depth: int) -> tuple[int, np.ndarray, np.ndarray]:
-        flags = r.u8()
-        width = r.u8()
-        if flags > 1 or not 1 <= width <= self.max_len:  # bounds what count values expand to
-            raise CorruptChunkError(f"hex flags {flags} / width {width}")
-        template = np.frombuffer(r.raw(width), dtype=np.uint8).copy()
-        ph = template == 0
-        if ((template[~ph] < 32) | (template[~ph] > 126)).any():
-            raise CorruptChunkError("hex template literal is not printable ASCII")
-        return flags, template, from_planes(r.blob(), n, (int(ph.sum()) + 1) // 2)
-
-    def render(self, prepared: tuple[int, np.ndarray, np.ndarray],
-               rows: np.ndarray | None) -> list[str]:
-        flags, template, packed = prepared
-        if rows is not None:
-            packed = packed[rows]
-        ph = template == 0
-        nib = np.empty((len(packed), 2 * packed.shape[1]), dtype=np.uint8)
-        nib[:, 0::2] = packed >> 4
-        nib[:, 1::2] = packed & 15
-        m = np.empty((len(packed), len(template)), dtype=np.uint8)
-        m[:, ~ph] = template[~ph]
-        m[:, ph] = _HEXDIGITS[flags][nib[:, :int(ph.sum())]]
-        return rows_to_strings(m)
-
-
-# Registers the timestamp and network encodings (they build on this module).
-from archive.codec import typed_net, typed_time  # noqa: F401
+# Registers the hex, network and timestamp encodings (they build on this module), in this order.
+from archive.codec import typed_hex, typed_net, typed_time  # noqa: F401

@@ -25,8 +25,8 @@ from typing import Any, Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import decode_int_sub, encode_int_sub
 from archive.codec.registry import register
-from archive.codec.strings import decode_int, encode_int
 from archive.codec.time_layout import (
     MAX_LAYOUT,
     Layout,
@@ -128,9 +128,9 @@ class StrTime(TypedString):
         fmt, ticks, tz = state
         w.u8(len(fmt))
         w.raw(fmt.encode("ascii"))
-        w.blob(encode_int(ticks, depth))
+        w.blob(encode_int_sub(ticks, depth))
         if tz is not None:
-            w.blob(encode_int(tz, depth))
+            w.blob(encode_int_sub(tz, depth))
 
     def prepare(self, r: Reader, n: int, depth: int) -> tuple[Layout, np.ndarray, np.ndarray]:
         raw = bytes(r.raw(r.u8()))
@@ -140,8 +140,8 @@ class StrTime(TypedString):
             raise CorruptChunkError(str(e)) from None
         if lay.width > MAX_LAYOUT:  # bounds what count values expand to
             raise CorruptChunkError(f"timestamp layout {raw!r} wider than {MAX_LAYOUT}")
-        ticks = decode_int(r, n, depth)
-        tz = decode_int(r, n, depth) if lay.tz else np.zeros(n, dtype=np.int64)
+        ticks = decode_int_sub(r, n, depth)
+        tz = decode_int_sub(r, n, depth) if lay.tz else np.zeros(n, dtype=np.int64)
         if out_of_range(lay, ticks, tz):
             raise CorruptChunkError(f"timestamp out of the range of layout {raw!r}")
         return lay, ticks, tz

@@ -13,6 +13,7 @@ import copy
 import json
 import os
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from archive.codec.assemble import GroupReader
 from archive.engine import housekeeping
+from archive.engine.gcpause import gc_paused
 from archive.engine.keyed import KeyedReading
 from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
 from archive.engine.view import View
@@ -29,7 +31,7 @@ from archive.errors import (
     StorageError,
 )
 from archive.index.keys import KeyIndex, describe_batch
-from archive.index.records import encode_key
+from archive.index.records import encode_key, encode_keys
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.lock import WriterLock
 
@@ -169,6 +171,7 @@ class Archive(KeyedReading):
         """Append one record (and its key); returns its position."""
         return self.extend([record], None if key is None else [key])[0]
 
+    @gc_paused()
     def extend(self, records: Iterable[Any], keys: Sequence[str | bytes] | None = None) -> range:
         """Append many records; all or none: a bad record or key raises before any is added."""
         w = self._w()
@@ -178,33 +181,34 @@ class Archive(KeyedReading):
             keys = list(keys)
             if len(keys) != len(records):
                 raise ValueError(f"{len(records)} records but {len(keys)} keys")
-            enc = [encode_key(k) for k in keys]
+            enc = encode_keys(keys)
             if len(set(enc)) != len(enc):
                 raise KeyExistsError("the same key appears twice in one batch")
-            for orig, slot in zip(keys, self._key_slots(enc)):
-                if slot is not None:
-                    raise KeyExistsError(f"key {orig!r} already exists; use put() to replace it")
+            slots = self._key_slots(enc)
+            if slots.count(None) != len(slots):
+                orig = keys[next(i for i, s in enumerate(slots) if s is not None)]
+                raise KeyExistsError(f"key {orig!r} already exists; use put() to replace it")
         if not records:
             return range(len(self), len(self))
         # Shred every group-sized piece before merging any: a bad record anywhere adds nothing.
         pieces, a, room = [], 0, self.settings.group_rows - w.p.rows
         while a < len(records):
             b = min(len(records), a + max(room, 1))
-            pieces.append((w.shredder.shred(records[a:b]), b - a))
-            w.check(pieces[-1][0])
+            columns = w.shredder.shred(records[a:b])
+            pieces.append((columns, b - a, w.check(columns)))
             a, room = b, self.settings.group_rows
         start = len(self)
         first = self._total_rows()
         batch = describe_batch(first, records, keys) if keys is not None else None
-        for columns, n in pieces:
-            self._guard(lambda: w.add(columns, n))
-        for i, k in enumerate(enc):
-            w.p.keys[k] = first + i
+        for columns, n, raw in pieces:
+            self._guard(partial(w.add, columns, n, raw))
+        w.p.keys.update(zip(enc, range(first, first + len(enc))))
         if batch is not None:
             w.p.key_batches.append(batch)
         self._pending_reader = None
         return range(start, start + len(records))
 
+    @gc_paused()
     def put(self, key: str | bytes, record: Any) -> None:
         """Store ``record`` under ``key``, replacing the record the key had (in place)."""
         w = self._w()
@@ -214,8 +218,8 @@ class Archive(KeyedReading):
             self.append(record, key)
             return
         columns = w.shredder.shred([record])
-        w.check(columns)
-        row = self._guard(lambda: w.add(columns, 1))
+        raw = w.check(columns)
+        row = self._guard(lambda: w.add(columns, 1, raw))
         self._pending_reader = None
         self._view.add_dead([row])
         w.p.dead.add(row)
@@ -246,6 +250,7 @@ class Archive(KeyedReading):
                 raise
             raise StorageError(e.errno, f"write failed, uncommitted records discarded: {e}") from e
 
+    @gc_paused()
     def commit(self) -> None:
         """Make everything written so far durable (returns after fsync and index commit)."""
         w = self._w()

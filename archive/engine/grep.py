@@ -37,16 +37,16 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import zstandard
 
 from archive.codec.chunk import HEADER_SIZE, chunk_payload, read_header
 from archive.codec.framing import Reader
-from archive.codec.logparse import PH_DSTR, PH_STR, ops_for
+from archive.codec.logparse import PH_DSTR, PH_STR
 from archive.codec.registry import Kind, decode_values
-from archive.codec.templates import TEMPLATE, _layout, _read_dictionary
+from archive.codec.template_layout import read_head, read_layout
+from archive.codec.templates import TEMPLATE
 from archive.engine.grep_match import (
-    FreeValues, Need, _alt_may, _parsed, _split, plan, regex_requirements, template_may_contain,
+    FreeValues, Need, _alt_may, _split, plan, regex_requirements, template_may_contain,
 )
 from archive.query.expr import Expr
 
@@ -93,12 +93,9 @@ def chunk_templates(view: Any, ref: Any) -> list | None:
         r = Reader(payload)
         if r.u8() != TEMPLATE:
             return None
-        flags = r.u8()
-        if flags != (1 if h.kind == "bytes" else 0):
-            return None
         # the dictionary alone (payload_templates would also parse every template: _split
         # does that once per distinct template, and None from it keeps the group)
-        return _read_dictionary(r.blob(), ops_for(h.kind))
+        return read_head(r, h.kind)
     except Exception:  # noqa: BLE001 - a chunk that does not read keeps its group
         return None
 
@@ -203,32 +200,23 @@ def free_values(view: Any, ref: Any) -> dict[int, dict[int, FreeValues]] | None:
 
 
 def _free_values(payload: Any, kind: Kind, count: int) -> dict[int, dict[int, FreeValues]] | None:
-    ops = ops_for(kind)
+    """:func:`free_values` of a chunk's payload: None, or CorruptChunkError raised, when it
+    is not a well-formed template payload."""
     r = Reader(payload)
-    if r.u8() != TEMPLATE or r.u8() != (1 if ops.is_bytes else 0):
+    if r.u8() != TEMPLATE:
         return None
-    templates = _read_dictionary(r.blob(), ops)
-    nt = len(templates)
-    tids = decode_values("int", r.blob(), count, 1)
-    if count and (int(tids.min()) < 0 or int(tids.max()) >= nt):
-        return None
-    parsed = [_parsed(t) for t in templates]
-    if any(p is None for p in parsed):
-        return None
-    counts = (np.bincount(tids, minlength=nt) if count else np.zeros(nt, dtype=np.int64)).tolist()
-    layout = _layout(templates, parsed, counts)
-    if r.u32() != len(layout):
-        return None
+    _, parsed, _, counts, layout = read_layout(r, kind, count, 0)
     out: dict[int, dict[int, FreeValues]] = {}
     for _pooled, mem in layout:
         t0, j0 = mem[0]
-        typ = parsed[t0][1][j0][0]
+        typ = parsed[t0].phs[j0][0]
         if typ == PH_DSTR:
             r.blob()
         blob = r.blob()
         if typ != PH_STR:
             continue
-        vals = FreeValues(decode_values(kind, blob, sum(counts[t] for t, _ in mem), 1).tolist())
+        size = sum(int(counts[t]) for t, _ in mem)
+        vals = FreeValues(decode_values(kind, blob, size, 1).tolist())
         for t, j in mem:
             out.setdefault(t, {})[j] = vals
     return out if not r.remaining else None

@@ -16,16 +16,8 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 
-from archive.codec.logparse import (
-    PH_DSTR,
-    PH_HEX,
-    PH_HEXU,
-    PH_INT,
-    PH_REF,
-    PH_STR,
-    ops_for,
-    parse_template,
-)
+from archive.codec.logparse import PH_REF
+from archive.codec.template_text import parsed_template, placeholder_names
 from archive.query.expr import And, Contains, Expr, Matches, Or, StartsWith
 from archive.query.values import K_BYTES, K_STR, kind_of
 
@@ -38,7 +30,6 @@ except ImportError:  # pragma: no cover - Python < 3.11
 
 __all__ = ["FreeValues", "Need", "plan", "regex_requirements", "template_may_contain"]
 
-_NAMES = {PH_INT: "int", PH_HEX: "hex", PH_HEXU: "hex", PH_STR: "*", PH_DSTR: "int"}
 #: Characters a placeholder of each type can print (``None``: anything).
 _CLASSES: dict[str, str | None] = {"int": "-0123456789", "hex": "0123456789abcdefABCDEF", "*": None}
 
@@ -180,26 +171,15 @@ _EQ = {(f, b): _eq_fn(f, b) for f in (0, re.IGNORECASE, re.IGNORECASE | re.ASCII
 
 
 @lru_cache(maxsize=1 << 14)
-def _parsed(template: str | bytes) -> tuple[list, list] | None:
-    """:func:`parse_template` of a template, cached (None: malformed)."""
-    try:
-        return parse_template(template, ops_for("bytes" if isinstance(template, bytes) else "str"))
-    except ValueError:
-        return None
-
-
-@lru_cache(maxsize=1 << 14)
-def _split(template: str | bytes) -> tuple[list, list[str], list[int]] | None:
+def _split(template: str | bytes) -> tuple[tuple, list[str], list[int]] | None:
     """``(statics, names, sources)`` of a template (None: malformed); ``sources[i]`` is the
     slot whose values placeholder ``i`` prints (itself, or a back-reference's target)."""
-    parsed = _parsed(template)
-    if parsed is None:
+    try:
+        statics, phs, _ = parsed_template(template)
+    except ValueError:
         return None
-    statics, phs = parsed
-    names: list[str] = []  # as split_template names them
-    for typ, p in phs:
-        names.append(names[p] if typ == PH_REF else _NAMES[typ])
-    return statics, names, [p if typ == PH_REF else i for i, (typ, p) in enumerate(phs)]
+    sources = [p if typ == PH_REF else i for i, (typ, p) in enumerate(phs)]
+    return statics, placeholder_names(phs), sources
 
 
 class FreeValues:

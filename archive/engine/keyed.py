@@ -82,10 +82,15 @@ class KeyedReading(GroupReading):
         """The live slot of each encoded key (None: absent), verified in one batch."""
         self._check_open()
         pend = self._writer.p.keys if self._writer is not None else {}
-        todo = [k for k in ks if k not in pend]
+        todo = [k for k in ks if k not in pend] if pend else ks
         view = self._view
-        found = dict(zip(todo, self._keyidx.lookup(view.get_txn(), todo, view.rows, view.dead,
-                                                    view.group_first, self._field_values))) if todo else {}
+        committed = self._keyidx.lookup(view.get_txn(), todo, view.rows, view.dead,
+                                        view.group_first, self._field_values) if todo else []
+        if not pend:
+            return committed
+        if committed.count(None) == len(committed):
+            return list(map(pend.get, ks))
+        found = dict(zip(todo, committed))
         return [pend[k] if k in pend else found[k] for k in ks]
 
     def _field_values(self, g: int, field: str, local: np.ndarray) -> list:

@@ -118,13 +118,18 @@ class GroupReading:
             return concat([chunkio.decode_ref(view, r, kind) for r in refs])
 
         reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
-        wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
-                  if columns is None or c in columns]
-        if (all(len(rs) == 1 for rs in refmap.values())
-                and chunkio.threaded([r for _, r in wanted], self.threads)):
-            decoded = chunkio.decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted], self.threads)
-            reader.preload({cid: arr for (cid, _), arr in zip(wanted, decoded)})
-        size = int(view.group_refs[g]["raw"].sum()) * 2 + 64 * int(view.group_rows[g])
+        refs = view.group_refs[g]
+        # A batch is threaded only past MIN_THREADED_BYTES: a group storing less in all (the
+        # common case, and every cold point read of one) skips listing its chunks.
+        if (self.threads >= 2 and int(refs["stored"].sum()) >= chunkio.MIN_THREADED_BYTES
+                and all(len(rs) == 1 for rs in refmap.values())):
+            wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
+                      if columns is None or c in columns]
+            if chunkio.threaded([r for _, r in wanted], self.threads):
+                decoded = chunkio.decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted],
+                                              self.threads)
+                reader.preload({cid: arr for (cid, _), arr in zip(wanted, decoded)})
+        size = int(refs["raw"].sum()) * 2 + 64 * int(view.group_rows[g])
         self._groups[g] = (reader, size)
         self._cached_bytes += size
         while self._cached_bytes > self.cache_bytes and len(self._groups) > 1:

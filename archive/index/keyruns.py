@@ -42,6 +42,7 @@ import lmdb
 import numpy as np
 import zstandard
 
+from archive.codec.zstd_contexts import decompressor
 from archive.errors import CorruptIndexError
 
 MANIFEST_KEY: Final = b"M"
@@ -62,16 +63,21 @@ SALT_BYTES: Final = 16
 _WIDTHS: Final = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 _SLOT_HEAD: Final = struct.Struct("<BQ")
 _ZSTD_LEVEL: Final = 9
-_DECOMPRESSOR = zstandard.ZstdDecompressor()
-
-
 def fingerprint(salt: bytes, key: bytes) -> int:
     """The 32-bit salted fingerprint of an encoded key."""
     return int.from_bytes(hashlib.blake2b(key, digest_size=4, key=salt).digest(), "little")
 
 
 def fingerprints(salt: bytes, keys: Iterable[bytes]) -> np.ndarray:
-    return np.fromiter((fingerprint(salt, k) for k in keys), dtype=np.uint32)
+    """:func:`fingerprint` of many keys (copies of one keyed hash state: the salt's block is
+    hashed once, not per key)."""
+    new = hashlib.blake2b(digest_size=4, key=salt).copy
+    digests = []
+    for k in keys:
+        h = new()
+        h.update(k)
+        digests.append(h.digest())
+    return np.frombuffer(b"".join(digests), dtype="<u4").astype(np.uint32)
 
 
 def run_key(run: int) -> bytes:
@@ -172,7 +178,7 @@ def decode_block(head: RunHead, b: int, extent: Any) -> tuple[np.ndarray, np.nda
         limit = 4 * n + _SLOT_HEAD.size + 8 * n
         if not 0 <= declared <= limit:
             raise CorruptIndexError(f"{where}: frame declares {declared} bytes")
-        raw = _DECOMPRESSOR.decompress(stored, max_output_size=limit)
+        raw = decompressor().decompress(stored, max_output_size=limit)
     except zstandard.ZstdError as e:
         raise CorruptIndexError(f"{where}: {e}") from None
     if len(raw) < 4 * n + _SLOT_HEAD.size:

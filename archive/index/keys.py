@@ -1,126 +1,28 @@
-"""Record keys: where each group keeps its keys, and exact lookups through the key runs.
-
-The key map (:mod:`archive.index.keyruns`) holds only fingerprints, so every candidate slot is
-verified against the key stored with the slot's group.  A group's **key source** (``G`` +
-group u64 in the ``keys`` table) says how to rebuild the key of any of its keyed rows:
-
-``u8 key type`` (1 str, 2 bytes, 3 mixed: parts hold :func:`encode_key` bytes), ``u16`` field
-name length, the field name (UTF-8; empty = no field), ``u32`` length of the rows chunk (0 = no
-parts stored), then the rows chunk and the parts chunk (ordinary codec chunks, see FORMAT.md).
-
-The key of a keyed row is the row's value of the top-level *field* (when named, and of the
-key's type) followed by the row's *part* (when parts are stored; the rows chunk lists, in
-ascending order, the group-local rows that have one).  So ``ar.append(rec, key=rec["uid"])``
-costs no key bytes at all, ``key=f"{rec['uid']}#{n}"`` stores only the ``#n`` suffixes, and any
-other key is stored whole in the parts chunk (encoded with the codec's usual selection).
+"""Record keys: each group's key source (:mod:`archive.index.keysource`) written at commit,
+and exact lookups through the key runs (:mod:`archive.index.keyruns`), every candidate slot
+verified against the key its group's source rebuilds.
 """
 from __future__ import annotations
 
-import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Callable, Final, Sequence
 
 import lmdb
 import numpy as np
 
-from archive.codec.chunk import ChunkEncoder, decode_chunk
 from archive.errors import ArchiveError, CorruptIndexError
 from archive.index import keyruns as kr
+from archive.index.keysource import BYTES, MIXED, STR, ChunkEncode, KeySource, source_key
 from archive.index.records import decode_key, encode_key
 from archive.index.store import LMDB_DAMAGE
 
-SOURCE_HEAD: Final = struct.Struct("<BH")
-STR, BYTES, MIXED = 1, 2, 3
 BLOCK_CACHE: Final = 512
 #: ``field_values(group, field, local_rows)``: the rows' values of a top-level field.
 FieldValues = Callable[[int, str, np.ndarray], list]
-
-
-def source_key(group: int) -> bytes:
-    return b"G" + group.to_bytes(8, "big")
-
-
-@dataclass
-class KeySource:
-    """How a group's keys are stored (see the module docstring)."""
-
-    ktype: int
-    field: str | None
-    rows: np.ndarray | None = None
-    parts: list | None = None
-    #: first row when ``rows`` are consecutive (the usual case), -1 when not, None: unknown
-    _start: int | None = None
-
-    def pack(self, encoder: ChunkEncoder) -> bytes:
-        name = (self.field or "").encode("utf-8", "surrogatepass")
-        out = [SOURCE_HEAD.pack(self.ktype, len(name)), name]
-        if self.parts is None:
-            out.append(b"\0\0\0\0")
-        else:
-            rows = encoder.encode("int", np.asarray(self.rows, dtype=np.int64)).data
-            vals = np.empty(len(self.parts), dtype=object)
-            vals[:] = self.parts
-            out += [len(rows).to_bytes(4, "little"), rows,
-                    encoder.encode("str" if self.ktype == STR else "bytes", vals).data]
-        return b"".join(out)
-
-    @classmethod
-    def unpack(cls, group: int, raw: Any) -> "KeySource":
-        where = f"group {group}'s key source"
-        try:
-            ktype, n = SOURCE_HEAD.unpack_from(raw)
-            field = bytes(raw[SOURCE_HEAD.size:SOURCE_HEAD.size + n]).decode("utf-8", "surrogatepass")
-            at = SOURCE_HEAD.size + n
-            rlen = int.from_bytes(raw[at:at + 4], "little")
-            if ktype not in (STR, BYTES, MIXED) or len(raw) < at + 4 or (ktype == MIXED and field):
-                raise ValueError("malformed header")
-            src = cls(ktype, field or None)
-            if rlen or len(raw) > at + 4:
-                rkind, rows = decode_chunk(memoryview(raw)[at + 4:at + 4 + rlen])
-                pkind, parts = decode_chunk(memoryview(raw)[at + 4 + rlen:])
-                if rkind != "int" or pkind != ("str" if ktype == STR else "bytes") \
-                        or len(rows) != len(parts) or (len(rows) and (rows.min() < 0 or (np.diff(rows) <= 0).any())):
-                    raise ValueError("rows and parts disagree")
-                src.rows, src.parts = rows.astype(np.int64), list(parts)
-            if src.field is None and src.parts is None:
-                raise ValueError("neither a field nor parts")
-            return src
-        except (ValueError, struct.error, UnicodeDecodeError, ArchiveError) as e:
-            raise CorruptIndexError(f"{where} is unreadable: {e}") from None
-
-    def _index(self, local: int) -> int | None:
-        """Position of group-local row ``local`` in ``rows`` (None: not a keyed row)."""
-        rows = self.rows
-        assert rows is not None, "only called when parts (and rows) are stored"
-        if self._start is None:
-            n = len(rows)
-            self._start = int(rows[0]) if n and int(rows[-1]) - int(rows[0]) == n - 1 else -1
-        if self._start >= 0:
-            i = local - self._start
-            return i if 0 <= i < len(rows) else None
-        i = int(rows.searchsorted(local))
-        return i if i < len(rows) and rows[i] == local else None
-
-    def key_at(self, local: int, value: Any) -> bytes | None:
-        """The encoded key of group-local row ``local`` given its field value (None: no key)."""
-        if self.parts is None:
-            part: Any = "" if self.ktype == STR else b""
-        else:
-            i = self._index(local)
-            if i is None:
-                return None
-            part = self.parts[i]
-        if self.ktype == MIXED:
-            return bytes(part)
-        if self.field is not None:
-            want = str if self.ktype == STR else bytes
-            if type(value) is not want:
-                return None
-            part = value + part
-        return encode_key(part)
 
 
 # --- the writer's side -----------------------------------------------------------------------
@@ -138,21 +40,38 @@ class KeyBatch:
 def describe_batch(first: int, records: Sequence[Any], keys: Sequence[str | bytes]) -> KeyBatch:
     """Find the top-level field whose value every key of the batch starts with (the longest
     such value in the first record wins), so the group stores only what follows it."""
-    keys = [k if type(k) in (str, bytes) else decode_key(encode_key(k)) for k in keys]  # plain types
+    ktypes = set(map(type, keys))
+    keys = list(keys) if ktypes <= {str, bytes} else \
+        [k if type(k) in (str, bytes) else decode_key(encode_key(k)) for k in keys]  # plain types
     rec0, k0 = records[0], keys[0]
     cands = sorted((f for f, v in rec0.items() if type(v) is type(k0) and v and k0.startswith(v)),
                    key=lambda f: -len(rec0[f])) if isinstance(rec0, dict) else []
+    plain = set(map(type, records)) == {dict}
     for f in cands:
-        ok = True
-        for rec, k in zip(records, keys):
-            v = rec.get(f) if isinstance(rec, dict) else None
-            if type(v) is not type(k) or not k.startswith(v):
-                ok = False
-                break
-        if ok:
-            parts = [k[len(rec[f]):] for rec, k in zip(records, keys)]
+        vals = _prefix_values(records, keys, f, plain)
+        if vals is not None:
+            parts = [k[len(v):] for k, v in zip(keys, vals)]
             return KeyBatch(first, keys, f, parts if any(parts) else None)
     return KeyBatch(first, keys, None, None)
+
+
+def _prefix_values(records: Sequence[Any], keys: list, f: str, plain: bool) -> list | None:
+    """Every record's value of top-level field ``f`` when each is of its key's type and a
+    prefix of it, else None (``plain``: every record is a dict, read in bulk)."""
+    ktypes = set(map(type, keys))
+    if plain and len(ktypes) == 1:
+        vals = list(map(dict.get, records, repeat(f)))
+        kt: Any = ktypes.pop()
+        if set(map(type, vals)) == {kt} and all(map(kt.startswith, keys, vals)):
+            return vals
+        return None
+    out: list = []
+    for rec, k in zip(records, keys):
+        v: Any = rec.get(f) if isinstance(rec, dict) else None
+        if type(v) is not type(k) or not k.startswith(v):
+            return None
+        out.append(v)
+    return out
 
 
 def group_source(batches: list[KeyBatch], first: int, n: int) -> KeySource | None:
@@ -183,13 +102,13 @@ def group_source(batches: list[KeyBatch], first: int, n: int) -> KeySource | Non
 
 def write_commit(txn: lmdb.Transaction, db: Any, pending: dict[bytes, int | None],
                  batches: list[KeyBatch], groups: list[tuple[int, int, int]], dead: np.ndarray,
-                 encoder: ChunkEncoder) -> None:
+                 encode: ChunkEncode) -> None:
     """One commit's key changes: the key sources of the new ``groups`` (id, first row, rows)
     and one new run of the keys added (merged into older runs as the policy says)."""
     for g, first, n in groups:
         src = group_source(batches, first, n)
         if src is not None:
-            txn.put(source_key(g), src.pack(encoder), db=db)
+            txn.put(source_key(g), src.pack(encode), db=db)
     man = kr.read_manifest(txn, db)
     new = [k for k, s in pending.items() if s is not None]
     if man is not None and not new:
@@ -351,6 +270,9 @@ class KeyIndex:
                group_first: np.ndarray, field_values: FieldValues) -> list[int | None]:
         """The committed live slot of each encoded key (None: absent), verified exactly."""
         try:
+            man = self.manifest(txn)
+            if man is None or not len(man.runs):
+                return [None] * len(keys)  # nothing committed is keyed (a first ingest)
             cands = self.find_many(txn, keys, rows, dead) if len(keys) > 8 else \
                 [self.find(txn, k, rows, dead) for k in keys]
             check = [s for c in cands for s in c]

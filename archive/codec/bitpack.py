@@ -1,0 +1,69 @@
+"""Bit packing of unsigned integers below ``2**width`` (int-for's offsets, see ints.py).
+
+Layout of ``count`` values at ``width`` bits (0..64): ``width // 8`` byte planes of ``count``
+bytes (the least significant byte of every value first), then ``width % 8`` bit planes of
+``ceil(count / 8)`` bytes (``np.packbits``, little bit order) for the remaining low bits of
+the next byte.  Planes compress better than interleaved values.
+"""
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+from archive.errors import CorruptChunkError
+
+_U8_LE: Final = np.dtype("<u8")
+_BIT_WEIGHTS: Final = (1 << np.arange(8, dtype=np.uint8))[:, None]
+
+
+def packed_size(count: int, width: int) -> int:
+    """Bytes :func:`pack_bits` writes for ``count`` values of ``width`` bits."""
+    nb, rb = divmod(width, 8)
+    return count * nb + rb * ((count + 7) // 8)
+
+
+def pack_bits(u: np.ndarray, width: int) -> bytes:
+    """Pack uint64 values below ``2**width``: byte planes, then bit planes (see module doc)."""
+    n = len(u)
+    if width == 0 or n == 0:
+        return b""
+    b = np.ascontiguousarray(u, dtype=_U8_LE).view(np.uint8).reshape(n, 8)
+    nb, rb = divmod(width, 8)
+    parts = []
+    if nb:
+        parts.append(np.ascontiguousarray(b[:, :nb].T).tobytes())
+    if rb:
+        top = np.ascontiguousarray(b[:, nb])
+        for k in range(rb):
+            parts.append(np.packbits((top >> k) & 1, bitorder="little").tobytes())
+    return b"".join(parts)
+
+
+def unpack_bits(buf: bytes | memoryview, count: int, width: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits`; ``buf`` must be exactly ``packed_size(count, width)``."""
+    if len(buf) != packed_size(count, width):
+        raise CorruptChunkError(f"{len(buf)} packed bytes for {count} x {width} bits")
+    if width == 0 or count == 0:
+        return np.zeros(count, dtype=np.uint64)
+    a = np.frombuffer(buf, dtype=np.uint8)
+    nb, rb = divmod(width, 8)
+    if rb:  # the bit planes, unpacked at once and weighted into one byte per value
+        plane = (count + 7) // 8
+        bits = np.unpackbits(a[count * nb : count * nb + rb * plane].reshape(rb, plane), axis=1,
+                             count=count, bitorder="little")
+        top = bits[0] if rb == 1 else (bits * _BIT_WEIGHTS[:rb]).sum(axis=0, dtype=np.uint8)
+        if not nb:
+            return top.astype(np.uint64)
+    elif nb == 1:
+        return a.astype(np.uint64)
+    if width <= 16:  # two bytes per value: interleave them into a little-endian uint16
+        pairs = np.empty((count, 2), dtype=np.uint8)
+        pairs[:, 0] = a[:count]
+        pairs[:, 1] = top if rb else a[count : 2 * count]
+        return pairs.view("<u2").reshape(count).astype(np.uint64)
+    planes = np.zeros((8, count), dtype=np.uint8)  # byte k of every value, k = 0..7
+    planes[:nb] = a[: count * nb].reshape(nb, count)
+    if rb:
+        planes[nb] = top
+    return np.ascontiguousarray(planes.T).view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
