@@ -8,27 +8,19 @@ snapshot they see with the workload's model after the commit the snapshot names.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 import archive
 from archive.errors import ArchiveLockedError
-from tests.faults.child import Forker, _fingerprint, outcome
+from tests.faults.child import _fingerprint, last_committed, outcome
+from tests.faults.fixtures import forker_fixture
 from tests.faults.workload import Model, budget
 
 FIGURES: Counter = Counter()
-
-
-@pytest.fixture(scope="module")
-def forker():
-    f = Forker()
-    yield f
-    f.close()
-    print("\nconcurrency figures:", dict(FIGURES))
+forker = forker_fixture("concurrency", FIGURES)
 
 
 def wait_for(pred, timeout: float = 60) -> None:
@@ -36,11 +28,6 @@ def wait_for(pred, timeout: float = 60) -> None:
     while not pred():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
-
-
-def committed_total(log: Path) -> int:
-    found = re.findall(r"^committed (\d+)$", log.read_text() if log.exists() else "", re.M)
-    return int(found[-1]) if found else 0
 
 
 def test_readers_while_a_writer_appends(forker, tmp_path):
@@ -52,7 +39,7 @@ def test_readers_while_a_writer_appends(forker, tmp_path):
                             err=str(tmp_path / f"r{r}.err")) for r in range(3)]
     res = forker.wait(w, timeout=seconds + 120)
     assert res["code"] == 0, outcome(res, tmp_path / "w.err")
-    total = committed_total(log)
+    total = last_committed(log, 0)
     done.touch()
     for r, pid in enumerate(readers):
         res = forker.wait(pid, timeout=120)
@@ -75,7 +62,7 @@ def test_snapshots_while_a_writer_churns_and_compacts(forker, tmp_path):
     batches = budget(40, 300)
     w = forker.start("writer", path=str(path), log=str(log), err=str(tmp_path / "w.err"), mode="churn",
                      seed=77, die=None, max_batches=batches)
-    wait_for(lambda: committed_total(log) >= 0 and "committed" in (log.read_text() if log.exists() else ""))
+    wait_for(lambda: last_committed(log, 0) >= 0 and "committed" in (log.read_text() if log.exists() else ""))
     readers = [forker.start("snapshot_reader", path=str(path), done=str(done), out=str(tmp_path / f"r{r}.json"),
                             err=str(tmp_path / f"r{r}.err")) for r in range(2)]
     res = forker.wait(w, timeout=600)
@@ -104,7 +91,7 @@ def test_second_writer_is_locked_out_then_waits(forker, tmp_path):
     path, log = tmp_path / "a", tmp_path / "w.log"
     w = forker.start("stream_writer", path=str(path), log=str(log), err=str(tmp_path / "w.err"),
                      seed=2, seconds=1.0, hold=2.0)
-    wait_for(lambda: committed_total(log) > 0)
+    wait_for(lambda: last_committed(log, 0) > 0)
     t = time.monotonic()
     with pytest.raises(ArchiveLockedError):
         archive.open(path, "a")
@@ -118,7 +105,7 @@ def test_second_writer_is_locked_out_then_waits(forker, tmp_path):
     t = time.monotonic()
     with archive.open(path, "a", lock_timeout=60) as ar:  # waits for the writer to close
         waited = time.monotonic() - t
-        total = committed_total(log)  # the writer's last commit came before it let go
+        total = last_committed(log, 0)  # the writer's last commit came before it let go
         assert len(ar) == total
         ar.extend([{"i": total + j} for j in range(5)])
     res = forker.wait(w)

@@ -18,26 +18,14 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
-from tests.faults.child import Forker, outcome
-from tests.faults.damage import Reference, build, check_positions, damaged_groups, read, rewrite_value
+from tests.faults.child import outcome
+from tests.faults.damage import check_positions, damaged_groups, read, rewrite_value
+from tests.faults.fixtures import forker_fixture, reference_fixture
 from tests.faults.workload import budget
 
 FIGURES: Counter = Counter()
-
-
-@pytest.fixture(scope="module")
-def forker():
-    f = Forker()
-    yield f
-    f.close()
-    print("\ncorruption figures:", dict(FIGURES))
-
-
-@pytest.fixture(scope="module")
-def ref(tmp_path_factory) -> Reference:
-    return build(tmp_path_factory.mktemp("ref") / "a")
+forker = forker_fixture("corruption", FIGURES)
+ref = reference_fixture()
 
 
 def problem_offsets(problems: list[str]) -> set[tuple[str, int]]:

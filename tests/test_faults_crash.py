@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 import archive
-from tests.faults.child import Forker, outcome
+from tests.faults.child import Forker, last_committed, outcome
+from tests.faults.fixtures import forker_fixture
 from tests.faults.workload import Model, budget
 from tests.strategies import exact
 
@@ -36,19 +34,7 @@ POINTS = {
 }
 CYCLES_PER_ARCHIVE = 10
 FIGURES: Counter = Counter()
-
-
-@pytest.fixture(scope="module")
-def forker():
-    f = Forker()
-    yield f
-    f.close()
-    print("\ncrash figures:", dict(FIGURES))
-
-
-def last_committed(log: Path) -> int:
-    found = re.findall(r"^committed (\d+)$", log.read_text() if log.exists() else "", re.M)
-    return int(found[-1]) if found else -1
+forker = forker_fixture("crash", FIGURES)
 
 
 def check_state(path: Path, model: Model) -> Model:
@@ -112,7 +98,7 @@ def campaign(forker: Forker, root: Path, mode: str, kills: int, seed: int) -> No
             if res["signal"] == signal.SIGKILL:
                 killed += 1
                 FIGURES[f"kills {mode} at {die[0] if die else 'random time'}"] += 1
-            last = last_committed(log)
+            last = last_committed(log, -1)
             while model.batch < last:
                 model = model.step()
             model = check_state(path, model)
@@ -154,7 +140,7 @@ def test_reader_sees_no_torn_tail(forker, tmp_path):
     assert any(on_disk[name] > length for name, length in committed.items()) or on_disk.keys() - committed, \
         "the kill was meant to leave a torn chunk past the committed length (or in a new file)"
     model = Model("append", 5)
-    while model.batch < last_committed(log):
+    while model.batch < last_committed(log, -1):
         model = model.step()
     model = check_state(path, model)
     with archive.open(path, "a") as ar:  # the writer trims the torn tail

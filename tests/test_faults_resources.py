@@ -19,18 +19,12 @@ import pytest
 
 import archive
 from archive.errors import StorageError
-from tests.faults.child import Forker, _long_key, fsize_record, outcome
+from tests.faults.child import _long_key, fsize_record, outcome
+from tests.faults.fixtures import forker_fixture
 
 FIGURES: Counter = Counter()
 PROFILE_SLOW = os.environ.get("HYPOTHESIS_PROFILE") == "slow"
-
-
-@pytest.fixture(scope="module")
-def forker():
-    f = Forker()
-    yield f
-    f.close()
-    print("\nresource figures:", dict(FIGURES))
+forker = forker_fixture("resource", FIGURES)
 
 
 CASES = {

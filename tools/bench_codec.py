@@ -57,13 +57,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import gzip
 import importlib
-import io
 import json
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +69,17 @@ import orjson
 import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_codec_inputs import (
+    CLOCK,
+    DEFAULT_DATA,
+    SETS,
+    json_lines,
+    parquet_bytes,
+    parquet_table,
+    pyarrow_json_to_parquet,
+)
+from bench_codec_table import print_table
 
 import archive.codec  # noqa: F401  (registers the default encodings)
 from archive.codec import registry
@@ -90,47 +97,10 @@ from archive.index.records import (
     pack_colchunk,
 )
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIZE_TARGET = 0.8
 ENCODE_TARGET = 50.0
 DECODE_TARGET = 200.0
 MB = 1e6
-#: Speeds are CPU seconds of this process (all its threads): the machine is shared, and wall
-#: time under load measures the neighbours.  Everything timed here runs on one thread.
-CLOCK = time.process_time
-
-
-# --------------------------------------------------------------------------- data sets
-
-
-def _load(path: Path) -> Any:
-    return orjson.loads(path.read_bytes())
-
-
-def _zeek(d: Path) -> list:
-    with gzip.open(d / "zeek" / "dns.json.gz") as f:
-        return [orjson.loads(line) for line in f.read().splitlines() if line.strip()]
-
-
-def _canada_rings(d: Path) -> list:
-    doc = _load(d / "simdjson" / "canada.json")
-    return [{"ring": ring} for f in doc["features"] for ring in f["geometry"]["coordinates"]]
-
-
-SETS: dict[str, Callable[[Path], list]] = {
-    "zeek-dns": _zeek,
-    "twitter": lambda d: _load(d / "simdjson" / "twitter.json")["statuses"],
-    "gsoc-2018": lambda d: list(_load(d / "simdjson" / "gsoc-2018.json").values()),
-    "citm-events": lambda d: list(_load(d / "simdjson" / "citm_catalog.json")["events"].values()),
-    "citm-perf": lambda d: _load(d / "simdjson" / "citm_catalog.json")["performances"],
-    "canada": lambda d: _load(d / "simdjson" / "canada.json")["features"],
-    "canada-doc": lambda d: [_load(d / "simdjson" / "canada.json")],
-    "canada-rings": _canada_rings,
-}
-
-
-def json_lines(records: list) -> bytes:
-    return b"\n".join(map(orjson.dumps, records))
 
 
 # --------------------------------------------------------------------------- our codec
@@ -254,80 +224,6 @@ def decode_all(e: Encoded, assemble: bool = True) -> tuple[list, float, float]:
     return records, t_dec, t_asm
 
 
-# --------------------------------------------------------------------------- peers
-
-
-def parquet_table(records: list) -> tuple[Any, str]:
-    """An Arrow table of the records and how it was built (see the module docstring)."""
-    import pyarrow as pa  # type: ignore[import-untyped]
-
-    keys: dict[str, None] = {}
-    dicts = all(isinstance(r, dict) for r in records)
-    if not dicts:
-        records = [{"value": r} for r in records]
-    for r in records:
-        keys.update(dict.fromkeys(r))
-    try:
-        t = pa.Table.from_pylist(records)
-        if list(t.schema.names) == list(keys):
-            return t, "from_pylist"
-        note = f"from_pylist saw {len(t.schema.names)}/{len(keys)} keys; column-wise union"
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as e:
-        note = f"from_pylist failed ({type(e).__name__}); column-wise union"
-    arrays, texted = {}, []
-    for k in keys:
-        vals = [r.get(k) for r in records]
-        try:
-            arrays[k] = pa.array(vals)
-            _probe_parquet(arrays[k])
-        except Exception:  # noqa: BLE001  (any typing/writing failure -> JSON text)
-            arrays[k] = pa.array([None if v is None else orjson.dumps(v).decode() for v in vals])
-            texted.append(k)
-    if texted:
-        note += f"; JSON text for {len(texted)} mixed/unwritable keys ({', '.join(texted[:4])}" \
-                f"{'...' if len(texted) > 4 else ''})"
-    if not dicts:
-        note = "records wrapped as {value: r}; " + note
-    return pa.table(arrays), note
-
-
-def _probe_parquet(arr: Any) -> None:
-    import pyarrow as pa  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    pq.write_table(pa.table({"x": arr.slice(0, 64)}), io.BytesIO())
-
-
-def parquet_bytes(table: Any, level: int | None = None) -> bytes:
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", compression_level=level)
-    return buf.getvalue()
-
-
-def pyarrow_json_to_parquet(data: bytes, repeat: int) -> tuple[float | None, int | None, str]:
-    """Best time of read_json (single thread) + write_table(zstd), its size, or the error."""
-    import pyarrow.json as pj  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
-
-    longest = max(map(len, data.split(b"\n")))
-    ropts = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest + 1))
-    best, size = None, None
-    for _ in range(repeat):
-        try:
-            t0 = CLOCK()
-            table = pj.read_json(io.BytesIO(data), read_options=ropts)
-            buf = io.BytesIO()
-            pq.write_table(table, buf, compression="zstd")
-            dt = CLOCK() - t0
-        except Exception as e:  # noqa: BLE001
-            return None, None, f"{type(e).__name__}: {str(e)[:80]}"
-        best = dt if best is None else min(best, dt)
-        size = len(buf.getvalue())
-    return best, size, ""
-
-
 # --------------------------------------------------------------------------- one set
 
 
@@ -433,57 +329,6 @@ def bench_set(name: str, records: list, s: Settings, repeat: int, levels: list[i
     row["encode_ok"] = row["encode_mbs"] >= ENCODE_TARGET
     row["decode_ok"] = row["decode_mbs"] >= DECODE_TARGET
     return row
-
-
-# --------------------------------------------------------------------------- output
-
-
-def _f(v: Any, spec: str = ".1f") -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
-    hdr = (f"{'set':<13}{'recs':>7}{'JSON B':>11}{'zstd19 B':>10}{'parquet B':>10}"
-           f"{'ours B':>10}{'(idx)':>7}{'/min':>6}")
-    extra = [lv for lv in levels if lv != s.zstd_level]
-    for lv in extra:
-        hdr += f"{f'@{lv} /min':>9}"
-    hdr += (f"{'enc':>6}{'shred':>7}{'enc':>6}{'dec':>6}{'chunk':>7}{'asm':>6}{'pa':>6}")
-    print(f"ours @ zstd {s.zstd_level}, group_rows {s.group_rows}; ours B = chunks + index estimate;"
-          " MB/s of JSON lines (enc = shred+encode+stats; dec = chunks+assemble; pa = pyarrow"
-          " read_json+write_table, 1 thread)")
-    print(hdr)
-    for r in rows:
-        peer = min(r["zstd19_bytes"], r["parquet_bytes"])
-        line = (f"{r['set']:<13}{r['records']:>7}{r['json_bytes']:>11,}{r['zstd19_bytes']:>10,}"
-                f"{r['parquet_bytes']:>10,}{r['ours_bytes']:>10,}{r['ours_index_bytes']:>7,}"
-                f"{r['ours_vs_min_peer']:>6.2f}")
-        for lv in extra:
-            line += f"{r[f'ours_bytes_l{lv}'] / peer:>9.2f}"
-        line += (f"{r['encode_mbs']:>6.1f}{r['shred_mbs']:>7.1f}{r['encode_only_mbs']:>6.1f}"
-                 f"{r['decode_mbs']:>6.1f}{r['decode_chunks_mbs']:>7.1f}{r['assemble_mbs']:>6.1f}"
-                 f"{_f(r['pyarrow_json_parquet_mbs']):>6}")
-        print(line)
-    print()
-    for r in rows:
-        peer = min(r["zstd19_bytes"], r["parquet_bytes"])
-        flags = [f"size {'OK' if r['size_ok'] else 'MISS'} ({r['ours_vs_min_peer']:.2f})",
-                 f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
-        ip = r["ours_index_parts"]
-        notes = [f"chunks only /min {r['ours_chunk_bytes'] / peer:.2f}",
-                 (f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: fixed {ip['chunk_fixed']:,}"
-                  f" + stats {ip['chunk_stats']:,}; {r['columns']} column defs {ip['columns']:,};"
-                  f" shapes {ip['shapes']:,})"),
-                 f"parquet via {r['parquet_via']}"]
-        if r["pyarrow_json_parquet_error"]:
-            notes.append(f"pyarrow json: {r['pyarrow_json_parquet_error']}")
-        elif r["pyarrow_json_parquet_mbs"]:
-            notes.append(f"ours enc/pa {r['encode_mbs'] / r['pyarrow_json_parquet_mbs']:.2f}")
-        if "engine_bytes" in r:
-            notes.append(f"engine on disk {r['engine_bytes']:,} B (segments {r['engine_segment_bytes']:,}"
-                         f" + index {r['engine_index_bytes']:,}; /min {r['engine_bytes'] / peer:.2f}),"
-                         f" write {r['engine_write_mbs']:.1f} / read {r['engine_read_mbs']:.1f} MB/s")
-        print(f"  {r['set']:<13} {'; '.join(flags)}; {'; '.join(notes)}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,10 @@ import re
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-
 from archive.codec.logparse import PH_REF
 from archive.codec.template_text import parsed_template, placeholder_names
-from archive.query.expr import And, Contains, Expr, Matches, Or, StartsWith
+from archive.query.expr import And, Expr, Or
+from archive.query.predicates import Contains, Matches, StartsWith
 from archive.query.values import K_BYTES, K_STR, kind_of
 
 try:  # the regex parser of the re module (private, stable since 3.5; 3.11 renamed it)

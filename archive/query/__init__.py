@@ -80,19 +80,9 @@ in ``columns`` counts as absent from every record. ``stats`` maps a path to a
 from __future__ import annotations
 
 from archive.errors import QuerySyntaxError
-from archive.query.expr import (
-    And,
-    Compare,
-    Contains,
-    Exists,
-    Expr,
-    In,
-    Matches,
-    Not,
-    Or,
-    StartsWith,
-)
+from archive.query.expr import And, Expr, Not, Or
 from archive.query.parse import parse
+from archive.query.predicates import Compare, Contains, Exists, In, Matches, StartsWith
 from archive.query.prune import PathStats
 from archive.query.values import MISSING, ROOT, lookup
 

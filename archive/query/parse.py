@@ -10,18 +10,8 @@ import re
 from typing import Any, NamedTuple, NoReturn
 
 from archive.errors import QuerySyntaxError
-from archive.query.expr import (
-    And,
-    Compare,
-    Contains,
-    Exists,
-    Expr,
-    In,
-    Matches,
-    Not,
-    Or,
-    StartsWith,
-)
+from archive.query.expr import And, Expr, Not, Or
+from archive.query.predicates import Compare, Contains, Exists, In, Matches, StartsWith
 from archive.query.values import FLIP, KEYWORDS, ROOT, format_path
 
 # Token kinds.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -81,6 +82,13 @@ def outcome(res: dict, err: str | os.PathLike | None = None) -> str:
     if err is not None and os.path.exists(err):
         text = Path(err).read_text(errors="replace")[-4000:]
     return f"{res} {text}"
+
+
+def last_committed(log: Path, default: int) -> int:
+    """The number of the last ``committed <n>`` line of a writer's log, or ``default`` while
+    there is none (no log yet, or nothing committed)."""
+    found = re.findall(r"^committed (\d+)$", log.read_text() if log.exists() else "", re.M)
+    return int(found[-1]) if found else default
 
 
 # --------------------------------------------------------------------------- zygote

@@ -110,16 +110,24 @@ def lmdb_tables(path: Path) -> tuple[lmdb.Environment, dict[str, Any]]:
     return env, {name: env.open_db(name.encode()) for name in DBS}
 
 
-def rewrite_value(path: Path, table: str, pick: Callable[[list[tuple[bytes, bytes]]], tuple[bytes, bytes | None]]) -> None:
-    """Replace (or, for ``None``, delete) one value of a table, going through liblmdb."""
+def edit_index(path: Path, fn: Callable[[Any, dict[str, Any]], None]) -> None:
+    """Run ``fn(txn, dbs)`` in one write transaction of the archive's index, going through
+    liblmdb (``dbs``: table name -> its LMDB database), and commit it."""
     env, dbs = lmdb_tables(path)
     try:
         with env.begin(write=True) as txn:
-            items = list(txn.cursor(db=dbs[table]))
-            key, value = pick(items)
-            if value is None:
-                txn.delete(key, db=dbs[table])
-            else:
-                txn.put(key, value, db=dbs[table])
+            fn(txn, dbs)
     finally:
         env.close()
+
+
+def rewrite_value(path: Path, table: str, pick: Callable[[list[tuple[bytes, bytes]]], tuple[bytes, bytes | None]]) -> None:
+    """Replace (or, for ``None``, delete) one value of a table, going through liblmdb."""
+    def rewrite(txn: Any, dbs: dict[str, Any]) -> None:
+        items = list(txn.cursor(db=dbs[table]))
+        key, value = pick(items)
+        if value is None:
+            txn.delete(key, db=dbs[table])
+        else:
+            txn.put(key, value, db=dbs[table])
+    edit_index(path, rewrite)
