@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import threading
 from collections import OrderedDict
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,7 @@ from archive.codec.assemble import GroupReader
 from archive.engine import housekeeping
 from archive.engine.gcpause import gc_paused
 from archive.engine.keyed import KeyedReading
+from archive.engine.mutex import serialized
 from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
 from archive.engine.view import View
 from archive.engine.writer import Writer
@@ -43,6 +45,7 @@ class Archive(KeyedReading):
                  cache_bytes: int = 256 << 20, threads: int = 2, **settings: Any) -> None:
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', not {mode!r}")
+        self._mutex = threading.RLock()
         self.path = Path(path)
         self.mode = mode
         self.cache_bytes = int(cache_bytes)
@@ -116,6 +119,7 @@ class Archive(KeyedReading):
             view.close()  # a compaction replaced files under us: read the newer commit
         return view
 
+    @serialized
     def refresh(self) -> None:
         """Move a reader to the newest commit (a writer always sees its own newest state)."""
         self._check_open()
@@ -167,11 +171,13 @@ class Archive(KeyedReading):
             raise ReadOnlyError(f"{self.path} is open read-only; open it with mode='a' to write")
         return self._writer
 
+    @serialized
     def append(self, record: Any, key: str | bytes | None = None) -> int:
         """Append one record (and its key); returns its position."""
         return self.extend([record], None if key is None else [key])[0]
 
     @gc_paused()
+    @serialized
     def extend(self, records: Iterable[Any], keys: Sequence[str | bytes] | None = None) -> range:
         """Append many records; all or none: a bad record or key raises before any is added."""
         w = self._w()
@@ -209,6 +215,7 @@ class Archive(KeyedReading):
         return range(start, start + len(records))
 
     @gc_paused()
+    @serialized
     def put(self, key: str | bytes, record: Any) -> None:
         """Store ``record`` under ``key``, replacing the record the key had (in place)."""
         w = self._w()
@@ -226,6 +233,7 @@ class Archive(KeyedReading):
         w.p.redirect[slot] = row
         self._view.redirect[slot] = row
 
+    @serialized
     def delete(self, key: str | bytes) -> None:
         """Remove the record of ``key``; ``KeyError`` when there is none."""
         w = self._w()
@@ -251,6 +259,7 @@ class Archive(KeyedReading):
             raise StorageError(e.errno, f"write failed, uncommitted records discarded: {e}") from e
 
     @gc_paused()
+    @serialized
     def commit(self) -> None:
         """Make everything written so far durable (returns after fsync and index commit)."""
         w = self._w()
@@ -263,6 +272,7 @@ class Archive(KeyedReading):
             raise
         self._view.renew_txn()
 
+    @serialized
     def rollback(self) -> None:
         """Discard everything written since the last commit."""
         self._w()
@@ -280,6 +290,7 @@ class Archive(KeyedReading):
         self._check_open()
         return copy.deepcopy(self._view.attrs)
 
+    @serialized
     def set_attrs(self, attrs: dict[str, Any]) -> None:
         """Replace the user metadata (JSON-serializable); committed with the next commit."""
         w = self._w()
@@ -299,6 +310,7 @@ class Archive(KeyedReading):
         self._check_open()
         return scan(self, columns, where)
 
+    @serialized
     def column(self, path: str | tuple) -> np.ndarray:
         """One path's value for every record: a typed numpy array when the type allows."""
         from archive.engine.scan import column
@@ -317,15 +329,18 @@ class Archive(KeyedReading):
         self._check_open()
         return housekeeping.chunks(self, path)
 
+    @serialized
     def stats(self) -> dict[str, Any]:
         self._check_open()
         return housekeeping.stats(self)
 
+    @serialized
     def verify(self) -> list[str]:
         """Check every chunk and the index against the files; returns the problems found."""
         self._check_open()
         return housekeeping.verify(self)
 
+    @serialized
     def compact(self) -> None:
         """Rewrite live records into fresh files; readers keep reading meanwhile."""
         from archive.engine.compact import compact
@@ -348,6 +363,7 @@ class Archive(KeyedReading):
             self._view.drop_txn()
             self._stale = self._writer is None
 
+    @serialized
     def close(self) -> None:
         """Commit (when writing) and release everything.  Idempotent."""
         if getattr(self, "_view", None) is None:

@@ -15,6 +15,7 @@ import numpy as np
 from archive.codec.assemble import GroupReader
 from archive.codec.shred import Tag
 
+from archive.engine.mutex import serialized
 from archive.engine.reading import GroupReading
 from archive.errors import CorruptIndexError
 from archive.index.keys import KeyIndex
@@ -28,6 +29,7 @@ class KeyedReading(GroupReading):
     _keyidx: KeyIndex
     _check_open: Callable[[], None]
 
+    @serialized
     def get(self, key: str | bytes, default: Any = None) -> Any:
         """The record stored under ``key`` (``default`` when there is none)."""
         slot, rec = self._key_lookup(encode_key(key), fetch=True)
@@ -37,6 +39,7 @@ class KeyedReading(GroupReading):
             rec = self._read_rows(self._view.content_rows(np.array([slot], dtype=np.int64)))[0]
         return rec
 
+    @serialized
     def get_many(self, keys: Iterable[str | bytes]) -> list:
         """Records for many keys (``None`` where a key is missing), decoded in one batch."""
         slots = self._key_slots([encode_key(k) for k in keys])
@@ -47,6 +50,7 @@ class KeyedReading(GroupReading):
             out[i] = rec
         return out
 
+    @serialized
     def __contains__(self, key: str | bytes) -> bool:
         return self._key_lookup(encode_key(key), fetch=False)[0] is not None
 

@@ -19,6 +19,7 @@ from archive.codec.dict_rows import scatter
 from archive.codec.lazy import Column, concat
 from archive.codec.shred import SLOT_KIND
 from archive.engine import chunkio
+from archive.engine.mutex import serialized
 from archive.errors import ArchiveError, CorruptIndexError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class GroupReading:
     cache_bytes: int
     threads: int
 
+    @serialized
     def _read_rows(self, rows: np.ndarray, projection: Projection = None) -> list:
         """Records at physical rows (any order); groups are visited once each, in row order."""
         if not len(rows):
@@ -81,6 +83,7 @@ class GroupReading:
             g = np.where(rows >= self._view.rows, len(self._view.group_first), g)
         return g
 
+    @serialized
     def _group(self, g: int, columns: set[int] | None = None) -> tuple[GroupReader, int]:
         """The reader of group ``g`` and its first row (the writer's pending group included).
 
@@ -137,6 +140,7 @@ class GroupReading:
             self._cached_bytes -= s
         return reader, int(view.group_first[g])
 
+    @serialized
     def _drop_cache(self) -> None:
         self._groups.clear()
         self._cached_bytes = 0
