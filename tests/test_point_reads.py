@@ -25,9 +25,9 @@ from archive.codec.shred import ITEM, Shredder
 from archive.codec.templates import TEMPLATE
 from archive.errors import CorruptChunkError
 from tests.strategies import exact, records, shaped
-from archive.codec.time_layout import compile_layout, out_of_range, render_layout, render_values
-from archive.codec.time_scalar import out_of_range as scalar_out_of_range, render_one
-from tests.test_lazy import LAYOUTS, TICKS, columns, payload_of
+from archive.codec.time_layout import compile_layout, out_of_range, render_values
+from archive.codec.time_scalar import render_one
+from tests.test_lazy import TIME_LAYOUTS, TICKS, columns, payload_of
 from tests.test_shred import _listify, _project
 
 SLOW = settings(max_examples=150, deadline=None,
@@ -218,19 +218,6 @@ def test_damaged_column_fails_the_reads_that_need_it(tmp_path):
 
 
 # --------------------------------------------------------------------------- timestamps
-
-TIME_LAYOUTS = LAYOUTS + ["%Y%m%d", "%-H:%M", "%y-%-m-%d", "%a, %d %b %Y %H:%M:%S %z",
-                          "%Y-%m-%dT%H:%M:%S.%9f", "%m/%-d %H%%", "%b %e"]
-
-
-@given(fmt=st.sampled_from(TIME_LAYOUTS), ticks=st.lists(TICKS, min_size=1, max_size=20),
-       tz=st.integers(-200 * 60, 200 * 60))
-def test_scalar_range_check_matches_render(fmt, ticks, tz):
-    lay = compile_layout(fmt)
-    t = np.array(ticks, dtype=np.int64)
-    z = np.full(len(t), tz, dtype=np.int64)
-    assert scalar_out_of_range(lay, t, z) == bool(render_layout(lay, t, z, unpad=True)[1].any())
-
 
 @given(fmt=st.sampled_from(TIME_LAYOUTS), tick=TICKS, tz=st.integers(-99 * 60 - 59, 99 * 60 + 59))
 def test_render_one_matches_render_values(fmt, tick, tz):
