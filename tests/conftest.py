@@ -28,6 +28,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 SHARED_DATA = Path(os.environ.get("ARCHIVE_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
+def loghub_lines(path: Path) -> list:
+    """A loghub file's lines (split on newlines): str where a line is UTF-8, the raw bytes
+    where it is not."""
+    out: list = []
+    for line in path.read_bytes().split(b"\n"):
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line)
+    return out
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     assert SHARED_DATA.is_dir(), f"shared data not found at {SHARED_DATA}; set ARCHIVE_SHARED_DATA"

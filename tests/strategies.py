@@ -1,8 +1,9 @@
-"""Hypothesis strategies for JSON-like records, and an exact comparison that sees types and bits."""
+"""Hypothesis strategies for JSON-like records, an exact comparison that sees types and bits, and
+one way to damage an encoded payload."""
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, Callable
 
 from hypothesis import strategies as st
 
@@ -55,3 +56,21 @@ def exact(v: Any) -> Any:
     if isinstance(v, dict):
         return ("d", [(k, exact(x)) for k, x in v.items()])
     return (type(v).__name__, v)
+
+
+def damage(draw: Callable[[st.SearchStrategy[Any]], Any], payload: bytes, count: int,
+           max_count: int) -> tuple[bytes, int]:
+    """One random damage to an encoded payload or to the item count claimed for it: truncate
+    it, flip 1-3 of its bytes, append junk, or claim any count in 0..max_count instead."""
+    buf = bytearray(payload)
+    how = draw(st.sampled_from(["truncate", "flip", "extend", "count"]))
+    if how == "truncate":
+        buf = buf[: draw(st.integers(0, max(0, len(buf) - 1)))]
+    elif how == "extend":
+        buf += draw(st.binary(min_size=1, max_size=8))
+    elif how == "count":
+        count = draw(st.integers(0, max_count))
+    elif buf:
+        for _ in range(draw(st.integers(1, 3))):
+            buf[draw(st.integers(0, len(buf) - 1))] ^= draw(st.integers(1, 255))
+    return bytes(buf), count

@@ -20,6 +20,7 @@ from archive.codec.chunk import decode_chunk, encode_chunk
 from archive.codec.framing import Writer
 from archive.codec.registry import DTYPES, decode_values, encode_values
 from archive.errors import CorruptChunkError
+from tests.strategies import damage
 
 PLAIN_IDS = (S.PLAIN, S.DICT, S.CONST)
 #: Selection is asserted among these (other modules may register more str encodings).
@@ -185,21 +186,10 @@ def damaged_payloads(draw):
     items = draw(st.lists(st.sampled_from(pool), max_size=30))
     cid = draw(st.sampled_from(PLAIN_IDS + (None,)))
     try:
-        payload = bytearray(encode_values(kind, obj(items), only=None if cid is None else (cid,)))
+        payload = encode_values(kind, obj(items), only=None if cid is None else (cid,))
     except ValueError:
-        payload = bytearray(encode_values(kind, obj(items)))
-    how = draw(st.sampled_from(["truncate", "flip", "extend", "count"]))
-    count = len(items)
-    if how == "truncate":
-        payload = payload[: draw(st.integers(0, max(0, len(payload) - 1)))]
-    elif how == "extend":
-        payload += draw(st.binary(min_size=1, max_size=8))
-    elif how == "count":
-        count = draw(st.integers(0, 100))
-    elif payload:
-        for _ in range(draw(st.integers(1, 3))):
-            payload[draw(st.integers(0, len(payload) - 1))] ^= draw(st.integers(1, 255))
-    return kind, bytes(payload), count
+        payload = encode_values(kind, obj(items))
+    return (kind, *damage(draw, payload, len(items), 100))
 
 
 @given(damaged_payloads())

@@ -29,6 +29,7 @@ from archive.codec.registry import DTYPES, decode_values, encode_values, get
 from archive.codec.time_layout import compile_layout, parse_layout
 from archive.codec.typed_time import infer_layouts
 from archive.errors import CorruptChunkError
+from tests.strategies import damage
 
 TYPED = (T.TIME, T.DECIMAL, T.HEX, T.IPV4, T.IPV6)
 #: This module's string encodings: selection is asserted among these (other modules may
@@ -293,19 +294,8 @@ def damaged(draw):
     good, near = CASES[cid]
     items = draw(st.lists(st.one_of(good, good, good, near), max_size=20)) + [draw(good)]
     with any_fraction(cid):
-        payload = bytearray(encode_values("str", obj(items), only=(cid,)))
-    how = draw(st.sampled_from(["truncate", "flip", "extend", "count"]))
-    count = len(items)
-    if how == "truncate":
-        payload = payload[: draw(st.integers(0, len(payload) - 1))]
-    elif how == "extend":
-        payload += draw(st.binary(min_size=1, max_size=8))
-    elif how == "count":
-        count = draw(st.integers(0, 60))
-    else:
-        for _ in range(draw(st.integers(1, 3))):
-            payload[draw(st.integers(0, len(payload) - 1))] ^= draw(st.integers(1, 255))
-    return bytes(payload), count
+        payload = encode_values("str", obj(items), only=(cid,))
+    return damage(draw, payload, len(items), 60)
 
 
 @given(damaged())

@@ -10,6 +10,7 @@ import pytest
 
 import archive
 from archive.query import parse
+from tests.conftest import loghub_lines
 from tests.strategies import exact
 
 
@@ -34,11 +35,7 @@ def _simdjson(shared: Path, name: str) -> list:
 def _loghub(shared: Path) -> list:
     out: list = []
     for p in sorted((shared / "loghub").glob("*_2k.log")):
-        for line in p.read_bytes().split(b"\n"):
-            try:
-                out.append(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                out.append(line)
+        out += loghub_lines(p)
     return out
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from archive.codec.logparse import PARAM_BASE, PH_HEX, PH_HEXU, PH_INT, PH_REF, 
 from archive.engine import chunkio, grep
 from archive.query import ROOT, Compare, Contains, QuerySyntaxError, parse
 from archive.query.values import format_literal, format_path
+from tests.conftest import loghub_lines
 
 LOGHUB_PATTERNS = [
     "error", "Exception", "blk_", "10.251", "session opened", "ERROR", "WARN", "failed",
@@ -320,23 +320,13 @@ def test_synthetic_logs_prune(tmp_path):
 
 
 # --------------------------------------------------------------------------- loghub
-def _loghub_lines(path: Path) -> list:
-    out: list = []
-    for line in path.read_bytes().split(b"\n"):
-        try:
-            out.append(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append(line)
-    return out
-
-
 @pytest.fixture(scope="module")
 def loghub(tmp_path_factory, shared_data):
     """One archive per loghub file (256-line groups) and its lines."""
     out = []
     root = tmp_path_factory.mktemp("loghub")
     for f in sorted((shared_data / "loghub").glob("*_2k.log")):
-        lines = _loghub_lines(f)
+        lines = loghub_lines(f)
         with archive.open(root / f.stem, "a", group_rows=256) as ar:
             ar.extend(lines)
         out.append((root / f.stem, lines))

@@ -21,6 +21,7 @@ from archive.codec.templates import TEMPLATE
 from archive.codec.time_layout import compile_layout, out_of_range, render_layout
 from archive.codec.time_scalar import out_of_range as scalar_out_of_range
 from archive.errors import CorruptChunkError
+from tests.strategies import damage
 from tests.test_enc_strings import blobs, texts
 from tests.test_enc_typed_strings import CASES, any_fraction, junk, obj
 
@@ -131,19 +132,7 @@ def test_concatenated_parts(col, parts, data):
 @st.composite
 def damaged(draw) -> tuple[str, bytes, int]:
     kind, cid, items = draw(columns())
-    payload = bytearray(payload_of(kind, cid, items))
-    how = draw(st.sampled_from(["truncate", "flip", "extend", "count"]))
-    count = len(items)
-    if how == "truncate":
-        payload = payload[: draw(st.integers(0, len(payload) - 1))]
-    elif how == "extend":
-        payload += draw(st.binary(min_size=1, max_size=8))
-    elif how == "count":
-        count = draw(st.integers(0, 100))
-    else:
-        for _ in range(draw(st.integers(1, 3))):
-            payload[draw(st.integers(0, len(payload) - 1))] ^= draw(st.integers(1, 255))
-    return kind, bytes(payload), count
+    return (kind, *damage(draw, payload_of(kind, cid, items), len(items), 100))
 
 
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
