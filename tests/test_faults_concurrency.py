@@ -15,7 +15,8 @@ import pytest
 
 import archive
 from archive.errors import ArchiveLockedError
-from tests.faults.child import _fingerprint, last_committed, outcome
+from tests.faults.child import last_committed, outcome
+from tests.faults.tasks import _fingerprint
 from tests.faults.fixtures import forker_fixture
 from tests.faults.workload import Model, budget
 

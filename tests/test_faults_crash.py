@@ -25,7 +25,7 @@ from tests.faults.workload import Model, budget
 from tests.strategies import exact
 
 #: Kill points of each workload and how many passes through the point to allow (k is drawn
-#: from 1..max), see tests/faults/child.py:_install_hook.
+#: from 1..max), see tests/faults/kill_points.py:install_hook.
 POINTS = {
     "append": {"chunk_write": 80, "rotate": 10, "rotate_empty": 10, "fsync": 15,
                "index_txn": 8, "index_committed": 8},

@@ -19,7 +19,7 @@ from archive.codec import registry
 from archive.codec.chunk import HEADER, decode_chunk
 from archive.codec.shred import to_array
 from archive.errors import ArchiveError, CorruptChunkError
-from tests.faults.child import _fingerprint
+from tests.faults.tasks import _fingerprint
 from tests.faults.damage import edit_index
 from tests.faults.fixtures import figures_fixture
 from tests.faults.hostile import address_space_limit, chunk

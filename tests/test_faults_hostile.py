@@ -1,7 +1,7 @@
 """Hostile files: hand-crafted index entries, hand-crafted chunks and decompression bombs.
 
 The cases placed in an archive run in a child under a 2 GiB address-space limit
-(tests/faults/child.py ``read``): whatever the entry claims, the child ends normally, every
+(tests/faults/tasks.py ``read``): whatever the entry claims, the child ends normally, every
 error is an ArchiveError, and either the archive refuses to open (CorruptIndexError) or
 ``verify()`` names the problem.  Lone crafted chunks are decoded in this process under the same
 kind of limit (``address_space_limit``).  Fuzzing of chunks and index values:

@@ -19,7 +19,8 @@ import pytest
 
 import archive
 from archive.errors import StorageError
-from tests.faults.child import _long_key, fsize_record, outcome
+from tests.faults.child import outcome
+from tests.faults.tasks import _long_key, fsize_record
 from tests.faults.fixtures import forker_fixture
 
 FIGURES: Counter = Counter()

@@ -13,7 +13,8 @@ import numpy as np
 
 import archive
 from archive.index.store import DBS
-from tests.faults.child import Forker, _fingerprint, outcome
+from tests.faults.child import Forker, outcome
+from tests.faults.tasks import _fingerprint
 from tests.faults.workload import make_record
 
 SETTINGS = dict(group_rows=16, segment_bytes=8192, chunk_items=32, chunk_bytes=1024, zstd_level=3)
