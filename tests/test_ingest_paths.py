@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import archive
 from archive.codec import zstd_contexts
 from archive.codec.shred import SLOT_KIND, Shredder
-from archive.engine.gcpause import gc_paused
+from archive.gcpause import gc_paused
 from archive.engine.writer import Writer
 from archive.errors import BadInputError, KeyExistsError
 from archive.index import keyruns

@@ -22,7 +22,7 @@ import numpy as np
 
 from archive.codec.assemble import GroupReader
 from archive.engine import housekeeping
-from archive.engine.gcpause import gc_paused
+from archive.gcpause import gc_paused
 from archive.engine.keyed import KeyedReading
 from archive.engine.mutex import serialized
 from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs

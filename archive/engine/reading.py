@@ -8,7 +8,6 @@ The cache holds whole group readers, evicted least-recently-used past ``cache_by
 from __future__ import annotations
 
 import copy
-import gc
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from archive.codec.shred import SLOT_KIND
 from archive.engine import chunkio
 from archive.engine.mutex import serialized
 from archive.errors import ArchiveError, CorruptIndexError
+from archive.gcpause import gc_paused
 
 if TYPE_CHECKING:
     from archive.engine.view import View
@@ -54,15 +54,10 @@ class GroupReading:
         recs: list = []
         # Paused across groups, not only inside each group's assembly: re-enabling between
         # groups lets a collection rescan every record built so far (see records_at).
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             for a, b in zip(starts, starts[1:] + [len(srt)]):
                 reader, first = self._group(int(groups[a]))
                 recs += self._records_at(reader, srt[a:b] - first, projection)
-        finally:
-            if paused:
-                gc.enable()
         out = scatter(recs, order, len(rows))
         # A repeated position is assembled once; its other places get copies, so every
         # returned record is a separate object (mutating one never changes another).
