@@ -103,7 +103,7 @@ def test_segment_deleted(forker, ref, tmp_path):
 # --------------------------------------------------------------------------- the index
 #: Tables whose values we garble for position reads ("keys" has its own test below, which
 #: checks key reads: test_key_table_garbled).
-TABLES = ("files", "segtab", "groups", "colchunks", "columns", "shapes", "dead", "redirect", "meta")
+TABLES = ("files", "segtab", "groups", "columns", "shapes", "dead", "redirect", "meta")
 
 
 def garble(rng: random.Random):
@@ -172,7 +172,7 @@ def test_index_entries_removed(forker, ref, tmp_path):
     (Not so for keys, dead and redirect: a lost entry there is a lost update, which no other
     table can tell from a real one; LMDB's atomic commits mean it takes tampering, not a
     crash.)"""
-    for case, table in enumerate(("files", "segtab", "groups", "colchunks", "columns", "shapes")):
+    for case, table in enumerate(("files", "segtab", "groups", "columns", "shapes")):
         path = ref.copy(tmp_path / f"r{case}")
         rewrite_value(path, table, lambda items: (items[len(items) // 2][0], None))
         res = read(forker, ref, path)

@@ -117,7 +117,7 @@ def small(tmp_path_factory) -> tuple[Path, list[str]]:
         return path, [_fingerprint(r) for r in ar.scan()]
 
 
-FUZZ_TABLES = ("files", "segtab", "groups", "colchunks", "columns", "shapes", "redirect", "meta", "keys")
+FUZZ_TABLES = ("files", "segtab", "groups", "columns", "shapes", "redirect", "meta", "keys")
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

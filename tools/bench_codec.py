@@ -33,10 +33,10 @@ For every set, in one run:
   into pieces and encoded by a :class:`ChunkEncoder` through the writer's ``encode_reusing``
   (a column reuses its last choices, sub-columns' included, between selections); chunk
   statistics computed as the writer does.  Size = all chunk bytes (24-byte header included)
-  + the index estimate: per chunk the 28-byte ``CHUNK_REF`` + the 16-byte colchunk key + its
-  value (16 bytes + JSON stats) + the 16-byte segment-table entry; per group its key +
-  16-byte head; per column its definition; per shape its key list (LMDB page overhead
-  excluded).  Also reported at zstd levels 3 and 19.
+  + the index estimate, packed by the engine's own code as one commit would: the segment
+  table (offset and length per chunk); per group its key + its packed directory (chunk references,
+  first items, parents, statistics); the column definitions and each node's shapes as packed
+  batches (LMDB page overhead excluded).  Also reported at zstd levels 3 and 19.
 * **encode MB/s**: shred (``Shredder.shred`` + ``Writer.check`` + the raw-size count of
   ``Writer.add``, as ``Archive.extend`` does) + encode (``to_array``, pieces, ``ChunkEncoder``)
   (+ chunk stats), each phase timed; **decode MB/s**: decode every
@@ -88,14 +88,8 @@ from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk
 from archive.codec.shred import SLOT_KIND, Shredder, to_array
 from archive.engine.settings import Settings
 from archive.engine.writer import Writer, chunk_pieces, encode_reusing, parent_column
-from archive.index.records import (
-    CHUNK_REF,
-    COLCHUNK_HEAD,
-    GROUP_HEAD,
-    NO_PARENT,
-    chunk_stats,
-    pack_colchunk,
-)
+from archive.engine.view import path_to_json
+from archive.index.records import CHUNK_REF, NO_PARENT, GroupEntry, chunk_stats, pack_defs, pack_segments
 
 SIZE_TARGET = 0.8
 ENCODE_TARGET = 50.0
@@ -116,7 +110,7 @@ class Chunk:
     data: bytes
     codec_id: int
     raw_len: int
-    index_bytes: int
+    stats: dict | None
 
 
 @dataclass
@@ -135,16 +129,36 @@ class Encoded:
 
     @property
     def index_parts(self) -> dict[str, int]:
-        """The index estimate by part (bytes of LMDB keys + values, page overhead excluded)."""
-        n = len(self.chunks)
-        fixed = CHUNK_REF.itemsize + 16 + COLCHUNK_HEAD.size + 16
+        """The index estimate by part (bytes of LMDB keys + values, page overhead excluded),
+        each part built by the engine's own packing (one commit for the whole set)."""
+        colno = self.columns
+        dirs, seg = 0, 0
+        items: dict[tuple, int] = {}  # values of each column in the chunks so far
+        for g, rows in enumerate(self.groups):
+            chunks = [c for c in self.chunks if c.group == g]
+            refs = np.zeros(len(chunks), dtype=CHUNK_REF)
+            refs["col"] = [colno[c.cid] for c in chunks]
+            refs["count"] = [c.count for c in chunks]
+            refs["raw"] = [c.raw_len for c in chunks]
+            refs["stored"] = [len(c.data) for c in chunks]
+            refs["enc"] = [c.codec_id for c in chunks]
+            refs["seg"] = np.arange(seg, seg + len(chunks))
+            seg += len(chunks)
+            firsts = []
+            for c in chunks:
+                firsts.append(items.get(c.cid, 0))
+                items[c.cid] = firsts[-1] + c.count
+            parents = [NO_PARENT if parent_column(*c.cid) is None else colno.get(parent_column(*c.cid), 0)
+                       for c in chunks]
+            entry = GroupEntry.build(0, rows, refs, firsts, parents, [c.stats or {} for c in chunks])
+            dirs += 8 + len(entry.pack())
+        shapes = [table for table in self.shredder.shapes.by_node.values() if table]
+        lengths = [len(c.data) for c in self.chunks]  # one segment file, one commit
         return {
-            "chunk_fixed": n * fixed,  # CHUNK_REF + colchunk key + colchunk head + segtab entry
-            "chunk_stats": sum(c.index_bytes for c in self.chunks) - n * fixed,
-            "groups": len(self.groups) * (8 + GROUP_HEAD.size),
-            "columns": sum(4 + len(json.dumps([list(map(str, p)), s])) for p, s in self.columns),
-            "shapes": sum(8 + len(json.dumps(list(keys)))
-                          for table in self.shredder.shapes.by_node.values() for keys in table),
+            "segtab": 8 + len(pack_segments(np.stack([16 + np.cumsum([0] + lengths[:-1]), lengths], 1))),
+            "groups": dirs,  # key + head + packed directory (references, parents, statistics)
+            "columns": 4 + len(pack_defs([[path_to_json(p), slot] for p, slot in colno])),
+            "shapes": sum(8 + len(pack_defs([list(keys) for keys in table])) for table in shapes),
         }
 
     @property
@@ -166,7 +180,6 @@ def encode_records(records: list, s: Settings, level: int | None = None,
     out = Encoded([], [], shredder)
     colno = out.columns
     choice: dict = {}  # each column's last choices, reused as the writer does
-    ref_size, key_size, seg_size = CHUNK_REF.itemsize, 16, 16
     clock = CLOCK
     for g, a in enumerate(range(0, len(records), s.group_rows)):
         batch = records[a:a + s.group_rows]
@@ -188,14 +201,9 @@ def encode_records(records: list, s: Settings, level: int | None = None,
             encoded = [encode_reusing(enc, choice, cid, kind, arr[a:b]) for a, b in cut]
             t2 = clock()
             out.t_encode += t2 - t1
-            parent = parent_column(*cid)
             for part, ((a, b), e) in enumerate(zip(cut, encoded)):
-                idx = 0
-                if stats:
-                    st = chunk_stats(kind, arr[a:b], cid[1])
-                    idx = (ref_size + key_size + seg_size
-                           + len(pack_colchunk(0, b - a, NO_PARENT if parent is None else 0, st)))
-                out.chunks.append(Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, idx))
+                st = chunk_stats(kind, arr[a:b], cid[1]) if stats else None
+                out.chunks.append(Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, st))
             out.t_stats += clock() - t2
     return out
 

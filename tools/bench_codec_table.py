@@ -40,8 +40,8 @@ def print_table(rows: list[dict], s: Settings, levels: list[int]) -> None:
                  f"enc {'OK' if r['encode_ok'] else 'MISS'}", f"dec {'OK' if r['decode_ok'] else 'MISS'}"]
         ip = r["ours_index_parts"]
         notes = [f"chunks only /min {r['ours_chunk_bytes'] / peer:.2f}",
-                 (f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: fixed {ip['chunk_fixed']:,}"
-                  f" + stats {ip['chunk_stats']:,}; {r['columns']} column defs {ip['columns']:,};"
+                 (f"index {r['ours_index_bytes']:,} B ({r['chunks']} chunks: segment table {ip['segtab']:,}"
+                  f" + group directories {ip['groups']:,}; {r['columns']} column defs {ip['columns']:,};"
                   f" shapes {ip['shapes']:,})"),
                  f"parquet via {r['parquet_via']}"]
         if r["pyarrow_json_parquet_error"]:

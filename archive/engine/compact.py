@@ -96,7 +96,7 @@ def compact(ar: "Archive") -> None:
 
         def swap(txn):  # type: ignore[no-untyped-def]
             db = ar.store.db
-            for name in ("groups", "colchunks", "segtab", "files", "dead", "redirect"):
+            for name in ("groups", "segtab", "files", "dead", "redirect"):
                 txn.drop(db[name], delete=False)
             keyindex.reset_for_rebuild(txn, db["keys"])
             new._write_index(txn)

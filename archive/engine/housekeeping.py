@@ -16,7 +16,7 @@ from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
 from archive.engine.writer import parent_column
 from archive.index.keys import check_runs, table_bytes
-from archive.index.records import NO_PARENT, chunk_stats, unpack_colchunk
+from archive.index.records import NO_PARENT, chunk_stats
 from archive.index.store import LMDB_DAMAGE
 from archive.engine.view import View
 from archive.errors import ArchiveError, CorruptIndexError
@@ -136,8 +136,8 @@ def verify(ar: "Archive") -> list[str]:
                 problems.append(f"{fv.path}: bad file header")
         except OSError as e:
             problems.append(f"{fv.path}: {e.strerror}")
-    pending = {f.group for f in ar._writer.p.flushed} if ar._writer is not None else set()
     shapes = ar._writer.shapes.shapes if ar._writer is not None else (lambda p: view.shapes.get(p, []))
+    problems.extend(_check_first_items(view))
     for g, refs in enumerate(view.group_refs):
         decoded: dict[int, list[np.ndarray]] = {}
         ok = True
@@ -153,8 +153,7 @@ def verify(ar: "Archive") -> list[str]:
                 problems.append(str(e))
                 ok = False
         if ok:
-            if g not in pending:  # the writer's uncommitted groups have no entries yet
-                problems.extend(_check_entries(view, g, decoded))
+            problems.extend(_check_entries(view, g, decoded))
             problems.extend(_check_counts(view, g, decoded, shapes))
     try:
         problems.extend(_check_keys(ar))
@@ -166,34 +165,41 @@ def verify(ar: "Archive") -> list[str]:
 
 
 def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> list[str]:
-    """Each chunk's index entry (count, parent column, statistics) matches its values: queries
+    """Each chunk's directory entry (parent column, statistics) matches its values: queries
     skip chunks on these statistics, so a wrong one would silently drop matches."""
     out = []
+    entry = view.group_entries[g]
+    try:
+        stats = entry.stats()
+    except CorruptIndexError as e:
+        return [f"group {g}: {e}"]
     for col, parts in decoded.items():
         path, slot = view.columns[col]
         where = f"group {g}: column {path_str(path)}:{slot}"
-        try:
-            entries = view.colchunk_entries(col, g)
-        except CorruptIndexError as e:
-            out.append(f"{where}: the index's chunk table is damaged: {e}")
-            continue
-        if len(entries) != len(parts):
-            out.append(f"{where}: {len(entries)} chunk entries for {len(parts)} chunks")
-            continue
+        idx = np.flatnonzero(entry.refs["col"] == col).tolist()
         parent = parent_column(path, slot)
         want_parent = NO_PARENT if parent is None else view.col_ids.get(parent, -1)
-        for i, (raw, values) in enumerate(zip(entries, parts)):
-            try:
-                _first, count, par, stats = unpack_colchunk(raw)
-            except ArchiveError as e:
-                out.append(f"{where} chunk {i}: {e}")
-                continue
-            if count != len(values):
-                out.append(f"{where} chunk {i}: entry says {count} values, the chunk holds {len(values)}")
-            elif par != want_parent:
-                out.append(f"{where} chunk {i}: entry names parent column {par}, expected {want_parent}")
-            elif stats != chunk_stats(SLOT_KIND[slot], np.asarray(values), slot):
-                out.append(f"{where} chunk {i}: statistics {stats} do not match its values")
+        for i, (j, values) in enumerate(zip(idx, parts)):
+            if int(entry.parent[j]) != want_parent:
+                out.append(f"{where} chunk {i}: directory names parent column "
+                           f"{int(entry.parent[j])}, expected {want_parent}")
+            elif stats[j] != chunk_stats(SLOT_KIND[slot], np.asarray(values), slot):
+                out.append(f"{where} chunk {i}: statistics {stats[j]} do not match its values")
+    return out
+
+
+def _check_first_items(view: View) -> list[str]:
+    """Each chunk's first item is the number of its column's values in the chunks before it."""
+    out: list[str] = []
+    next_item: dict[int, int] = {}
+    for g, entry in enumerate(view.group_entries):
+        for col, count, first in zip(entry.refs["col"].tolist(), entry.refs["count"].tolist(),
+                                     entry.first.tolist()):
+            want = next_item.get(col, 0)
+            if first != want:
+                out.append(f"group {g}: a chunk of column {col} starts at item {first}, the "
+                           f"column's chunks before it hold {want}")
+            next_item[col] = want + count
     return out
 
 

@@ -69,10 +69,7 @@ def group_stats(ar: Archive, g: int, n: int, path: tuple[str, ...]) -> PathStats
     if tag_col is None or not (refs["col"] == tag_col).any():
         return PathStats(n, frozenset({"missing"}))
     bits = 0
-    parts = view.chunk_stats(tag_col, g)
-    if not parts:  # flushed by this writer but not committed yet: no statistics stored
-        return None
-    for s in parts:
+    for s in view.chunk_stats(tag_col, g):  # the writer's uncommitted groups have them too
         if "tags" not in s:
             return None
         bits |= int(s["tags"])

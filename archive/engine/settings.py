@@ -9,7 +9,7 @@ from archive.codec.chunk import MAX_ITEMS, MAX_RAW_BYTES
 from archive.errors import ArchiveVersionError, CorruptIndexError
 
 #: Version of the on-disk layout (index tables, segment files, chunk format).
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 
 
 @dataclass(frozen=True)

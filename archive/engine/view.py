@@ -29,13 +29,7 @@ from archive.codec.shred import ITEM, SLOT_KIND
 from archive.codec.shred import Path as NodePath
 from archive.errors import CorruptChunkError, CorruptIndexError
 from archive.index.records import (
-    CHUNK_REF,
-    FILE_VALUE,
-    U32,
-    U32U32,
-    U64,
-    unpack_colchunk,
-    unpack_group,
+    CHUNK_REF, FILE_VALUE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_segments,
 )
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.segments import map_file, segment_name
@@ -107,6 +101,8 @@ class View:
     group_first: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     group_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     group_refs: list[np.ndarray] = field(default_factory=list)
+    #: each group's directory (its refs are ``group_refs[g]``; statistics, parents, first items)
+    group_entries: list[GroupEntry] = field(default_factory=list)
     files: dict[int, FileView] = field(default_factory=dict)
     columns: list[tuple[NodePath, str]] = field(default_factory=list)
     col_ids: dict[tuple[NodePath, str], int] = field(default_factory=dict)
@@ -149,25 +145,27 @@ class View:
         v._load_groups(txn, db["groups"])
         v._load_files(txn, db["files"], db["segtab"])
         for k, raw in txn.cursor(db=db["columns"]):
-            cid = U32.unpack(k)[0]
-            path, slot = json.loads(raw)
-            if slot not in SLOT_KIND or not all(c is None or isinstance(c, str) for c in path):
-                raise CorruptIndexError(f"column {cid} is described as {bytes(raw)!r}")
-            if cid != len(v.columns):
-                raise CorruptIndexError(f"column ids are not dense: found {cid}, expected {len(v.columns)}")
-            v.columns.append((path_from_json(path), slot))
-            v.col_ids[v.columns[-1]] = cid
+            first = U32.unpack(k)[0]
+            if first != len(v.columns):
+                raise CorruptIndexError(f"column ids are not dense: found {first}, expected {len(v.columns)}")
+            for cid, item in enumerate(unpack_defs(raw, f"columns from {first}"), first):
+                path, slot = item if isinstance(item, list) and len(item) == 2 else (None, None)
+                if (slot not in SLOT_KIND or not isinstance(path, list)
+                        or not all(c is None or isinstance(c, str) for c in path)):
+                    raise CorruptIndexError(f"column {cid} is described as {item!r}")
+                v.columns.append((path_from_json(path), slot))
+                v.col_ids[v.columns[-1]] = cid
         for k, raw in txn.cursor(db=db["shapes"]):
-            cid, sid = U32U32.unpack(k)
+            cid, first = U32U32.unpack(k)
             if cid >= len(v.columns):
                 raise CorruptIndexError(f"shape of unknown column {cid}")
             table = v.shapes.setdefault(v.columns[cid][0], [])
-            if sid != len(table):
+            if first != len(table):
                 raise CorruptIndexError(f"shape ids of column {cid} are not dense")
-            keys = tuple(json.loads(raw))
-            if not all(isinstance(key, str) for key in keys):
-                raise CorruptIndexError(f"shape {sid} of column {cid} holds a key that is not a str")
-            table.append(keys)
+            for keys in unpack_defs(raw, f"shapes of column {cid} from {first}"):
+                if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+                    raise CorruptIndexError(f"shape {len(table)} of column {cid} is not a list of str keys")
+                table.append(tuple(keys))
         v.dead = np.array([U64.unpack(k)[0] for k in txn.cursor(db=db["dead"]).iternext(values=False)],
                           dtype=np.int64)
         if len(v.dead) and v.dead[-1] >= v.rows:
@@ -184,14 +182,16 @@ class View:
         expect = 0
         for k, raw in txn.cursor(db=db):
             g = U64.unpack(k)[0]
-            f, n, refs = unpack_group(raw)
+            entry = GroupEntry.unpack(raw, g)
+            f, n = entry.first_row, entry.rows
             if n > MAX_ITEMS:
                 raise CorruptIndexError(f"group {g} claims {n} rows, the limit is {MAX_ITEMS}")
             if g != len(first) or f != expect:
                 raise CorruptIndexError(f"group {g} starts at row {f}, expected group {len(first)} at {expect}")
             first.append(f)
             nrows.append(n)
-            self.group_refs.append(refs)
+            self.group_refs.append(entry.refs)
+            self.group_entries.append(entry)
             expect = f + n
         if expect != self.rows:
             raise CorruptIndexError(f"groups hold {expect} rows, the index state says {self.rows}")
@@ -202,10 +202,10 @@ class View:
         pieces: dict[int, list[np.ndarray]] = {}
         for k, raw in txn.cursor(db=segtab_db):
             fno, first = U32U32.unpack(k)
-            arr = np.frombuffer(raw, dtype="<u8")
-            if len(arr) % 2 or first != sum(len(p) for p in pieces.get(fno, [])):
+            arr = unpack_segments(raw, f"segment table of file {fno} at {first}")
+            if first != sum(len(p) for p in pieces.get(fno, [])):
                 raise CorruptIndexError(f"segment table of file {fno} is malformed at {first}")
-            pieces.setdefault(fno, []).append(arr.reshape(-1, 2))
+            pieces.setdefault(fno, []).append(arr)
         for k, raw in txn.cursor(db=files_db):
             fno = U32.unpack(k)[0]
             length, count = FILE_VALUE.unpack(raw)
@@ -217,12 +217,14 @@ class View:
             self.files[fno] = fv
 
     # --- the writer's own additions ----------------------------------------------------------
-    def add_group(self, rows: int, refs: np.ndarray, added: dict[int, list[tuple[int, int]]],
+    def add_group(self, entry: GroupEntry, added: dict[int, list[tuple[int, int]]],
                   lengths: dict[int, int]) -> None:
         """Make a just-flushed (uncommitted) group readable through this view."""
+        rows = entry.rows
         self.group_first = np.append(self.group_first, self.rows)
         self.group_rows = np.append(self.group_rows, rows)
-        self.group_refs.append(refs)
+        self.group_refs.append(entry.refs)
+        self.group_entries.append(entry)
         self._col_index = None
         self.derived.clear()
         self.rows += rows
@@ -281,23 +283,14 @@ class View:
         return np.searchsorted(self.group_first, rows, side="right") - 1
 
     def chunk_stats(self, col: int, group: int) -> list[dict]:
-        """Statistics of each chunk of a column in a group (reads the view's transaction)."""
-        return [unpack_colchunk(raw)[3] for raw in self.colchunk_entries(col, group)]
+        """Statistics of each chunk of a column in a group, in part order."""
+        entry = self.group_entries[group]
+        stats = entry.stats()
+        return [stats[i] for i in np.flatnonzero(entry.refs["col"] == col).tolist()]
 
-    def colchunk_entries(self, col: int, group: int) -> list[bytes]:
-        """The raw index entries of a column's chunks in a group, in part order."""
-        out = []
-        prefix = U32.pack(col) + U64.pack(group)
-        try:
-            with self.get_txn().cursor(db=self.store.db["colchunks"]) as cur:
-                if cur.set_range(prefix):
-                    for k, raw in cur:
-                        if not k.startswith(prefix):
-                            break
-                        out.append(raw)
-        except LMDB_DAMAGE as e:
-            raise CorruptIndexError(f"the index is damaged: {e}") from None
-        return out
+    def column_items(self, col: int) -> int:
+        """How many values column ``col`` holds in all groups of this view."""
+        return int(self.col_refs(col)[1]["count"].sum())
 
     def refs_by_col(self, group: int) -> dict[int, np.ndarray]:
         """A group's chunk references by column id, each column's in part order (cached)."""

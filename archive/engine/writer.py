@@ -32,8 +32,7 @@ from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U32U64U32, U64, chunk_stats, pack_colchunk,
-    pack_group, unpack_colchunk,
+    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_segments,
 )
 from archive.index import keys as keyindex
 from archive.index.store import IndexStore
@@ -129,10 +128,7 @@ def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
 @dataclass
 class _Flushed:
     group: int
-    first_row: int
-    rows: int
-    refs: np.ndarray
-    colchunks: list[tuple[bytes, bytes]]
+    entry: GroupEntry
 
 
 @dataclass
@@ -253,13 +249,7 @@ class Writer:
         if n is None and (self.start_file is not None or col >= len(self.view.columns)):
             n = 0  # a column created by this writer has no chunks yet
         if n is None:
-            n = 0
-            with self.store.read() as txn, txn.cursor(db=self.store.db["colchunks"]) as cur:
-                if cur.set_range(U32.pack(col + 1)) and cur.prev() or cur.last():
-                    k, v = cur.item()
-                    if k[:4] == U32.pack(col):
-                        first, count, _, _ = unpack_colchunk(v)
-                        n = first + count
+            n = self.view.column_items(col)
         return n
 
 
@@ -272,7 +262,10 @@ class Writer:
         if not self.p.rows:
             return
         group = len(self.view.group_first)
-        refs, colchunks = [], []
+        refs: list[tuple] = []
+        firsts: list[int] = []
+        parents: list[int] = []
+        stats: list[dict[str, Any]] = []
         added: dict[int, list[tuple[int, int]]] = {}
         for cid, values in sorted(self.p.columns.items(), key=lambda kv: self._col_id(kv[0])):
             col = self._col_id(cid)
@@ -281,7 +274,7 @@ class Writer:
             parent = parent_column(*cid)
             parent_id = NO_PARENT if parent is None else self._col_id(parent)
             cut = chunk_pieces(kind, arr, self.settings, self.p.raw_bytes)  # bound: the group's
-            for part, (a, b) in enumerate(cut):
+            for a, b in cut:
                 piece = arr[a:b]
                 enc = self._encode(col, kind, piece)
                 fno, off = self.segw.append(enc.data)
@@ -293,13 +286,14 @@ class Writer:
                 refs.append((col, fno, seg, b - a, enc.raw_len, len(enc.data), enc.codec_id))
                 first = self._next_item(col)
                 self.col_next_item[col] = first + (b - a)
-                colchunks.append((U32U64U32.pack(col, group, part),
-                                  pack_colchunk(first, b - a, parent_id,
-                                                chunk_stats(kind, piece, cid[1]))))
+                firsts.append(first)
+                parents.append(parent_id)
+                stats.append(chunk_stats(kind, piece, cid[1]))
         self.segw.flush()
         ref_arr = np.array(refs, dtype=CHUNK_REF) if refs else np.zeros(0, CHUNK_REF)
-        self.p.flushed.append(_Flushed(group, self.view.rows, self.p.rows, ref_arr, colchunks))
-        self.view.add_group(self.p.rows, ref_arr, added, self.file_length)
+        entry = GroupEntry.build(self.view.rows, self.p.rows, ref_arr, firsts, parents, stats)
+        self.p.flushed.append(_Flushed(group, entry))
+        self.view.add_group(entry, added, self.file_length)
         for cno, path, slot in self.p.new_columns[self._announced:]:
             self.view.add_column(cno, path, slot)
         self._announced = len(self.p.new_columns)
@@ -331,21 +325,24 @@ class Writer:
 
     def _write_index(self, txn: lmdb.Transaction) -> None:
         db = self.store.db
-        for cid, path, slot in self.p.new_columns:
-            txn.put(U32.pack(cid), json.dumps([path_to_json(path), slot]).encode(), db=db["columns"])
+        # Definitions go in batches (ids are dense, so a batch is keyed by its first id).
+        if self.p.new_columns:
+            txn.put(U32.pack(self.p.new_columns[0][0]),
+                    pack_defs([[path_to_json(path), slot] for _, path, slot in self.p.new_columns]),
+                    db=db["columns"])
+        by_col: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         for path, sid, keys in self.shapes.new:
-            col = self.col_ids[(path, "shape")]
-            txn.put(U32U32.pack(col, sid), json.dumps(list(keys)).encode(), db=db["shapes"])
+            by_col.setdefault(self.col_ids[(path, "shape")], []).append((sid, keys))
+        for col, new in by_col.items():
+            txn.put(U32U32.pack(col, new[0][0]), pack_defs([list(keys) for _, keys in new]), db=db["shapes"])
         for fno, pairs in self.p.segtab.items():
             first = self.file_chunks[fno] - len(pairs)
-            txn.put(U32U32.pack(fno, first), np.array(pairs, dtype="<u8").tobytes(), db=db["segtab"])
+            txn.put(U32U32.pack(fno, first), pack_segments(np.array(pairs, dtype="<u8")), db=db["segtab"])
         for fno in self.p.segtab:
             txn.put(U32.pack(fno), FILE_VALUE.pack(self.file_length[fno], self.file_chunks[fno]),
                     db=db["files"])
         for f in self.p.flushed:
-            txn.put(U64.pack(f.group), pack_group(f.first_row, f.rows, f.refs), db=db["groups"])
-            for k, v in f.colchunks:
-                txn.put(k, v, db=db["colchunks"])
+            txn.put(U64.pack(f.group), f.entry.pack(), db=db["groups"])
         self._write_keys(txn, db["keys"])
         for row in self.p.dead:
             txn.put(U64.pack(row), b"", db=db["dead"])
@@ -364,7 +361,7 @@ class Writer:
         """The key sources of the flushed groups and one run of the keys added (see
         :mod:`archive.index.keys`); deleted keys need nothing: their slots are dead."""
         keyindex.write_commit(txn, db, self.p.keys, self.p.key_batches,
-                              [(f.group, f.first_row, f.rows) for f in self.p.flushed],
+                              [(f.group, f.entry.first_row, f.entry.rows) for f in self.p.flushed],
                               self.view.dead, self._encode_keys)
 
     def _encode_keys(self, stream: str, kind: Kind, values: np.ndarray) -> bytes:

@@ -1,8 +1,8 @@
 """Byte layouts of the index's values, and the encoding of record keys.
 
 All integers in LMDB *keys* are big-endian (so cursor order is numeric order); values are
-little-endian.  A group's chunk references are a numpy structured array (:data:`CHUNK_REF`), so
-reading a group's table is one ``frombuffer`` rather than per-chunk parsing.
+little-endian.  A group's chunk references are a numpy structured array (:data:`CHUNK_REF`),
+read from the group's packed directory (:class:`GroupEntry`) field by field.
 """
 from __future__ import annotations
 
@@ -10,25 +10,27 @@ import json
 import math
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import numpy as np
 
 from archive.errors import CorruptIndexError
+from archive.index import packed
 
 U32: Final = struct.Struct(">I")
 U64: Final = struct.Struct(">Q")
 U32U32: Final = struct.Struct(">II")
 FILE_VALUE: Final = struct.Struct("<QI")
-GROUP_HEAD: Final = struct.Struct("<QII")
-COLCHUNK_HEAD: Final = struct.Struct("<QII")
-U32U64U32: Final = struct.Struct(">IQI")
+GROUP_HEAD: Final = struct.Struct("<QIII")
 NO_PARENT: Final = 0xFFFFFFFF
 ROW_VALUE: Final = struct.Struct("<Q")
 #: One chunk of a group: which column, where it lies, how many values, sizes, top encoding.
 CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("count", "<u4"),
                              ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4")])
 MAX_STAT_STR: Final = 256
+#: Bytes a chunk takes in a group directory besides its statistics: 7 u32 + u64 + u32.
+_DIR_ITEM: Final = 4 * 7 + 8 + 4
 
 
 def encode_key(key: str | bytes) -> bytes:
@@ -57,18 +59,111 @@ def decode_key(raw: bytes) -> str | bytes:
     raise CorruptIndexError(f"stored key {raw[:20]!r} has no type prefix")
 
 
-def pack_group(first_row: int, n_rows: int, refs: np.ndarray) -> bytes:
-    return GROUP_HEAD.pack(first_row, n_rows, len(refs)) + refs.astype(CHUNK_REF, copy=False).tobytes()
+@dataclass
+class GroupEntry:
+    """A group's directory, the ``groups`` value: its rows and, per chunk in (column, part)
+    order, its reference (:data:`CHUNK_REF`), the position of its first item in the whole
+    column, its parent column (:data:`NO_PARENT` for the root) and its statistics.
+
+    Stored as :data:`GROUP_HEAD` (first row, rows, chunk count, statistics bytes) + one
+    packed frame (:mod:`archive.index.packed`) of the seven ``CHUNK_REF`` fields as u32
+    arrays, the first items as u64, the parents as u32 (field by field: each compresses as a
+    run of similar numbers), then the statistics as one JSON list.  The statistics are parsed
+    on first use (:meth:`stats`): opening an archive reads only the references.
+    """
+
+    first_row: int
+    rows: int
+    refs: np.ndarray
+    first: np.ndarray
+    parent: np.ndarray
+    stats_json: bytes
+    _stats: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, first_row: int, rows: int, refs: np.ndarray, first: Sequence[int],
+              parent: Sequence[int], stats: list[dict[str, Any]]) -> "GroupEntry":
+        """An entry from what a writer knows of a group it just flushed."""
+        raw = json.dumps(stats, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+        return cls(first_row, rows, refs.astype(CHUNK_REF, copy=False),
+                   np.asarray(first, dtype="<u8"), np.asarray(parent, dtype="<u4"), raw, stats)
+
+    def pack(self) -> bytes:
+        n = len(self.refs)
+        planes = [np.ascontiguousarray(self.refs[f], dtype="<u4").tobytes() for f in CHUNK_REF.names]
+        body = b"".join(planes) + self.first.astype("<u8").tobytes() + self.parent.astype("<u4").tobytes()
+        return (GROUP_HEAD.pack(self.first_row, self.rows, n, len(self.stats_json))
+                + packed.pack(body + self.stats_json))
+
+    @classmethod
+    def unpack(cls, value: bytes | memoryview, group: int) -> "GroupEntry":
+        what = f"group {group}"
+        if len(value) < GROUP_HEAD.size:
+            raise CorruptIndexError(f"{what}: entry of {len(value)} bytes is truncated")
+        first_row, rows, n, stats_len = GROUP_HEAD.unpack_from(value)
+        planes = n * _DIR_ITEM
+        if planes + stats_len > packed.MAX_PACKED:
+            raise CorruptIndexError(f"{what}: entry claims {n} chunks and {stats_len} bytes of "
+                                    f"statistics, more than an index value may hold")
+        body = packed.unpack(memoryview(value)[GROUP_HEAD.size:], what, planes + stats_len)
+        refs = np.empty(n, dtype=CHUNK_REF)
+        for i, f in enumerate(CHUNK_REF.names):
+            refs[f] = np.frombuffer(body, dtype="<u4", count=n, offset=4 * n * i)
+        at = 4 * n * len(CHUNK_REF.names)
+        first = np.frombuffer(body, dtype="<u8", count=n, offset=at)
+        parent = np.frombuffer(body, dtype="<u4", count=n, offset=at + 8 * n)
+        return cls(first_row, rows, refs, first, parent, body[planes:])
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Each chunk's statistics (see :func:`chunk_stats`), in reference order."""
+        if self._stats is None:
+            try:
+                stats = json.loads(self.stats_json.decode("utf-8", "surrogatepass"))
+            except (ValueError, UnicodeDecodeError) as e:
+                raise CorruptIndexError(f"chunk statistics unreadable: {e}") from None
+            if not isinstance(stats, list) or len(stats) != len(self.refs):
+                raise CorruptIndexError(f"chunk statistics are not a list of {len(self.refs)} entries")
+            for s in stats:
+                if not isinstance(s, dict):
+                    raise CorruptIndexError("chunk statistics hold an entry that is not a mapping")
+                for k in ("min", "max"):
+                    if isinstance(s.get(k), float) and math.isnan(s[k]):
+                        raise CorruptIndexError("chunk statistics hold NaN bounds")
+            self._stats = stats
+        return self._stats
 
 
-def unpack_group(value: bytes) -> tuple[int, int, np.ndarray]:
-    if len(value) < GROUP_HEAD.size:
-        raise CorruptIndexError(f"group entry of {len(value)} bytes is truncated")
-    first_row, n_rows, n = GROUP_HEAD.unpack_from(value)
-    body = memoryview(value)[GROUP_HEAD.size:]
-    if len(body) != n * CHUNK_REF.itemsize:
-        raise CorruptIndexError(f"group entry lists {n} chunks but holds {len(body)} bytes")
-    return first_row, n_rows, np.frombuffer(body, dtype=CHUNK_REF)
+def pack_segments(pairs: np.ndarray) -> bytes:
+    """A piece of a file's segment table: ``(n, 2)`` (offset, length) pairs, packed as all
+    offsets then all lengths (u64 each)."""
+    pairs = np.asarray(pairs, dtype="<u8").reshape(-1, 2)
+    return packed.pack(np.ascontiguousarray(pairs.T).tobytes())
+
+
+def unpack_segments(value: bytes | memoryview, what: str) -> np.ndarray:
+    """The ``(n, 2)`` uint64 pairs :func:`pack_segments` packed."""
+    raw = packed.unpack(value, what)
+    if len(raw) % 16:
+        raise CorruptIndexError(f"{what}: {len(raw)} bytes are not (offset, length) pairs")
+    return np.frombuffer(raw, dtype="<u8").reshape(2, -1).T
+
+
+def pack_defs(items: list[Any]) -> bytes:
+    """A batch of column or shape definitions (a JSON list), packed."""
+    return packed.pack(json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"))
+
+
+def unpack_defs(value: bytes | memoryview, what: str) -> list[Any]:
+    """The list :func:`pack_defs` packed; a damaged or non-list value is a CorruptIndexError."""
+    raw = packed.unpack(value, what)
+    try:
+        items = json.loads(raw.decode("utf-8", "surrogatepass"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptIndexError(f"{what} unreadable: {e}") from None
+    if not isinstance(items, list) or not items:
+        raise CorruptIndexError(f"{what} is not a non-empty list")
+    return items
 
 
 def chunk_stats(kind: str, values: np.ndarray, slot: str) -> dict[str, Any]:
@@ -91,27 +186,3 @@ def chunk_stats(kind: str, values: np.ndarray, slot: str) -> dict[str, Any]:
         if len(lo) <= MAX_STAT_STR and len(hi) <= MAX_STAT_STR:
             return {"min": lo, "max": hi}
     return {}
-
-
-def pack_colchunk(first_item: int, count: int, parent: int, stats: dict[str, Any]) -> bytes:
-    """A column chunk's entry: its first item's position in the column, its count, the column
-    id of its parent (whose chunk in the same group it continues; NO_PARENT for the root) and
-    its statistics."""
-    return COLCHUNK_HEAD.pack(first_item, count, parent) + json.dumps(stats, ensure_ascii=False).encode(
-        "utf-8", "surrogatepass")
-
-
-def unpack_colchunk(value: bytes) -> tuple[int, int, int, dict[str, Any]]:
-    if len(value) < COLCHUNK_HEAD.size:
-        raise CorruptIndexError("column chunk entry is truncated")
-    first, count, parent = COLCHUNK_HEAD.unpack_from(value)
-    try:
-        stats = json.loads(bytes(value[COLCHUNK_HEAD.size:]).decode("utf-8", "surrogatepass"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptIndexError(f"column chunk statistics unreadable: {e}") from None
-    if not isinstance(stats, dict):
-        raise CorruptIndexError("column chunk statistics are not a mapping")
-    for k in ("min", "max"):
-        if isinstance(stats.get(k), float) and math.isnan(stats[k]):
-            raise CorruptIndexError("column chunk statistics hold NaN bounds")
-    return first, count, parent, stats

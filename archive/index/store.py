@@ -8,11 +8,10 @@ db            key                                   value
 ============  ====================================  ==========================================
 meta          name                                  format version, settings, state (JSON)
 files         file_no u32                           committed length u64, chunk count u32
-segtab        file_no u32, first segment u32        (offset, length) u64 pairs of chunks
-columns       column id u32                         JSON ``[path, slot]``
-shapes        shape column id u32, shape id u32     JSON list of keys
-groups        group id u64                          first row, rows, chunk refs (numpy)
-colchunks     col u32, group u64, part u32          first item, count, parent column, stats
+segtab        file_no u32, first segment u32        packed (offset, length) u64 pairs of chunks
+columns       first column id u32                   packed JSON list of ``[path, slot]``
+shapes        shape column id u32, first shape u32  packed JSON list of key lists
+groups        group id u64                          first row, rows, packed chunk directory
 keys          M, R+run, X+run+extent, G+group       the key index (:mod:`archive.index.keyruns`)
 dead          row u64                               empty
 redirect      slot row u64                          content row u64
@@ -38,8 +37,7 @@ import lmdb
 
 from archive.errors import ArchiveError, ArchiveNotFoundError, CorruptIndexError, StorageError
 
-DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "colchunks", "keys",
-              "dead", "redirect")
+DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "keys", "dead", "redirect")
 INITIAL_MAP: Final = 64 << 20
 #: What liblmdb raises when a read meets a damaged page (and, after that, for the rest of the
 #: transaction): callers turn these into CorruptIndexError.
@@ -95,7 +93,7 @@ def _open_env(path: Path, create: bool) -> _Shared:
                 f"the index at {path} lacks the {name!r} table: not an archive, or "
                 "written by an incompatible version"
             ) from None
-        except LMDB_DAMAGE as e:
+        except lmdb.Error as e:  # damaged pages, or a damaged header (MDB_INVALID)
             env.close()
             raise CorruptIndexError(f"the index at {path} is damaged: {e}") from None
     return _Shared(env, db)
