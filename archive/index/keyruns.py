@@ -22,8 +22,8 @@ key                          value
 ``G`` + group u64            the group's key source (:mod:`archive.index.keys`)
 ===========================  ==================================================================
 
-``M`` and ``R`` values end in a crc32 (u32) of the rest.  A stored block is a zstd frame (content size declared) of: the fingerprint deltas from the
-block's first fingerprint as u32 in 4 byte planes, then u8 slot width w (1, 2, 4 or 8), u64
+``M`` and ``R`` values end in a crc32 (u32) of the rest.  A stored block is a zstd frame (content size declared) of: the gaps between consecutive
+fingerprints (the first gap 0: the block's first fingerprint is in its fence) as u32 in 4 byte planes, then u8 slot width w (1, 2, 4 or 8), u64
 base slot, and ``slot - base`` as w-byte integers in w byte planes.  Entries are sorted by
 (fingerprint, slot).  A commit writes its new keys as one run and then merges the newest two
 runs while the older is at most :data:`MERGE_RATIO` times the newer, so runs shrink
@@ -186,14 +186,13 @@ def decode_block(head: RunHead, b: int, extent: Any) -> tuple[np.ndarray, np.nda
     width, base = _SLOT_HEAD.unpack_from(raw, 4 * n)
     if width not in _WIDTHS or len(raw) != 4 * n + _SLOT_HEAD.size + width * n:
         raise CorruptIndexError(f"{where}: block layout is inconsistent")
-    deltas = _unplane(raw[:4 * n], 4, n, np.uint32)
+    gaps = _unplane(raw[:4 * n], 4, n, np.uint32)
     rel = _unplane(raw[4 * n + _SLOT_HEAD.size:], width, n, _WIDTHS[width])
-    first = int(f["first"])
-    # sorted deltas from 0 whose last stays within u32; slots below 2**62
-    if int(deltas[0]) or first + int(deltas[-1]) > 0xFFFFFFFF or bool((deltas[1:] < deltas[:-1]).any()) \
-            or base + int(rel.max()) >= 1 << 62:
+    fps = np.cumsum(gaps, dtype=np.int64) + int(f["first"])  # gaps are unsigned: sorted
+    # the first gap is 0 and the last fingerprint stays within u32; slots below 2**62
+    if int(gaps[0]) or int(fps[-1]) > 0xFFFFFFFF or base + int(rel.max()) >= 1 << 62:
         raise CorruptIndexError(f"{where}: entries out of order or out of range")
-    return deltas + np.uint32(first), rel.astype(np.int64) + base
+    return fps.astype(np.uint32), rel.astype(np.int64) + base
 
 
 def _plane(values: np.ndarray, width: int) -> bytes:
@@ -210,8 +209,8 @@ def encode_block(fps: np.ndarray, slots: np.ndarray, cctx: zstandard.ZstdCompres
     rel = (slots - base).astype(np.uint64)
     top = int(rel.max())
     width = next(w for w in (1, 2, 4, 8) if top < 1 << (8 * w))
-    deltas = (fps.astype(np.int64) - int(fps[0])).astype("<u4")
-    payload = (_plane(deltas, 4) + _SLOT_HEAD.pack(width, base)
+    gaps = np.diff(fps.astype(np.int64), prepend=int(fps[0])).astype("<u4")
+    payload = (_plane(gaps, 4) + _SLOT_HEAD.pack(width, base)
                + _plane(rel.astype(np.dtype(_WIDTHS[width]).newbyteorder("<")), width))
     return cctx.compress(payload)
 
