@@ -106,10 +106,10 @@ class GroupEntry:
             raise CorruptIndexError(f"{what}: entry claims {n} chunks and {stats_len} bytes of "
                                     f"statistics, more than an index value may hold")
         body = packed.unpack(memoryview(value)[GROUP_HEAD.size:], what, planes + stats_len)
-        refs = np.empty(n, dtype=CHUNK_REF)
-        for i, f in enumerate(CHUNK_REF.names):
-            refs[f] = np.frombuffer(body, dtype="<u4", count=n, offset=4 * n * i)
-        at = 4 * n * len(CHUNK_REF.names)
+        fields = len(CHUNK_REF.names)  # all u4: the planes transposed are the records
+        planes_u4 = np.frombuffer(body, dtype="<u4", count=n * fields).reshape(fields, n)
+        refs = np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n)
+        at = 4 * n * fields
         first = np.frombuffer(body, dtype="<u8", count=n, offset=at)
         parent = np.frombuffer(body, dtype="<u4", count=n, offset=at + 8 * n)
         return cls(first_row, rows, refs, first, parent, body[planes:])
