@@ -325,9 +325,16 @@ class Archive(KeyedReading):
         return to_arrow(self, columns, where, batch_rows)
 
     def chunks(self, path: str | tuple) -> Any:
-        """A BufferWithSegmentsCollection of the compressed chunks of a path's columns."""
+        """A BufferWithSegmentsCollection of the compressed chunks of a path's columns; each
+        decodes with ``archive.codec.chunk.decode_chunk(chunk, ar.dicts)``."""
         self._check_open()
         return housekeeping.chunks(self, path)
+
+    @property
+    def dicts(self) -> Any:
+        """The archive's zstd dictionaries (:class:`archive.codec.zdict.Dicts`), by id."""
+        self._check_open()
+        return self._view.dicts
 
     @serialized
     def stats(self) -> dict[str, Any]:

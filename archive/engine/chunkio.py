@@ -62,7 +62,7 @@ def decode_ref(view: View, ref: np.void, kind: Kind) -> Column:
         buf = _raw(view, ref)
         h = read_header(buf)
         _check(h, ref, kind)
-        return decode_payload_lazy(h, chunk_payload(buf, h))
+        return decode_payload_lazy(h, chunk_payload(buf, h, view.dicts))
     except CorruptChunkError as e:
         if e.path is not None:
             raise
@@ -88,11 +88,11 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
             h = read_header(buf)
             _check(h, ref, kind)
             if len(buf) != h.total_len or zlib.crc32(memoryview(buf)[HEADER_SIZE:]) != h.crc32:
-                chunk_payload(buf, h)  # raises the precise error
+                chunk_payload(buf, h, view.dicts)  # raises the precise error
         except CorruptChunkError as e:
             raise _fail(view, ref, e) from None
         headers.append(h)
-        if h.compressed:
+        if h.compressed and not h.dict_id:  # dictionary frames decompress one by one
             fno, seg = int(ref["file"]), int(ref["seg"])
             off = int(view.files[fno].segments[seg][0])
             frames.setdefault(fno, []).append((i, off + HEADER_SIZE, h.body_len))
@@ -115,7 +115,7 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
     for i, (ref, _kind) in enumerate(refs):
         h = headers[i]
         try:
-            payload = payloads[i] if h.compressed else memoryview(_raw(view, ref))[HEADER_SIZE:]
+            payload = payloads[i] if i in payloads else chunk_payload(_raw(view, ref), h, view.dicts)
             result.append(decode_payload_lazy(h, payload))
         except CorruptChunkError as e:
             raise _fail(view, ref, e) from None

@@ -1,8 +1,11 @@
 """Compaction: rewrite the live records into fresh segment files and swap the index over.
 
+It runs when records were deleted or replaced, or when neighbouring groups would fit in one
+(:func:`mergeable_groups`: small commits); otherwise there is nothing to gain and it returns.
+
 Live records are re-shredded in position order into new groups written to *new* files (the
-existing ones are never modified), then one LMDB transaction replaces the group, chunk, file,
-deletion and redirect tables and rebuilds the key index as one run (each key's source decided
+existing ones are never modified), then one LMDB transaction replaces the group, segment,
+file, dictionary, deletion and redirect tables and rebuilds the key index as one run (each key's source decided
 afresh from the record it now keys).  Readers holding the old snapshot keep
 reading the old files (still mapped, even once unlinked); readers that open or refresh later
 see the compacted archive.  A crash before the swap leaves the old archive intact, and the
@@ -29,6 +32,9 @@ def _empty_like(view: View) -> View:
     fresh.columns = list(view.columns)
     fresh.col_ids = dict(view.col_ids)
     fresh.shapes = {p: list(t) for p, t in view.shapes.items()}
+    # No dictionaries: the new generation trains its own (its chunks are full-size: usually
+    # none) and the swap replaces the table.  Readers of the old generation keep theirs: a
+    # view loads every dictionary when it is built.
     return fresh
 
 
@@ -69,11 +75,22 @@ def _add(new: Writer, batch: list, keys: list[Any]) -> None:
         i = j
 
 
+def mergeable_groups(view: View, group_rows: int, group_bytes: int) -> bool:
+    """Whether two neighbouring groups would fit in one (an archive committed a few records at
+    a time has a small group per commit; its chunks are small and compress poorly)."""
+    rows = view.group_rows
+    if len(rows) < 2:
+        return False
+    raw = np.array([int(r["raw"].sum()) for r in view.group_refs], dtype=np.int64)
+    return bool(((rows[1:] + rows[:-1] <= group_rows) & (raw[1:] + raw[:-1] <= group_bytes)).any())
+
+
 def compact(ar: "Archive") -> None:
     w = ar._w()
     ar.commit()
     old = ar._view
-    if not len(old.dead) and not old.redirect:
+    if not len(old.dead) and not old.redirect and not mergeable_groups(
+            old, ar.settings.group_rows, ar.settings.group_bytes):
         return
     old_files = [fv.path for fv in old.files.values()]
     slot_keys = live_keys(ar)
@@ -96,7 +113,7 @@ def compact(ar: "Archive") -> None:
 
         def swap(txn):  # type: ignore[no-untyped-def]
             db = ar.store.db
-            for name in ("groups", "segtab", "files", "dead", "redirect"):
+            for name in ("groups", "segtab", "files", "dicts", "dead", "redirect"):
                 txn.drop(db[name], delete=False)
             keyindex.reset_for_rebuild(txn, db["keys"])
             new._write_index(txn)

@@ -77,7 +77,8 @@ def chunk_templates(view: Any, ref: Any) -> list | None:
         if zlib.crc32(body) != h.crc32:
             return None
         if h.compressed:
-            with zstandard.ZstdDecompressor().stream_reader(body) as zr:
+            dctx = view.dicts.decompressor(h.dict_id) if h.dict_id else zstandard.ZstdDecompressor()
+            with dctx.stream_reader(body) as zr:
                 head = _read_exact(zr, 6)
                 if head is None or head[0] != TEMPLATE:
                     return None
@@ -194,7 +195,7 @@ def free_values(view: Any, ref: Any) -> dict[int, dict[int, FreeValues]] | None:
         h = read_header(buf)
         if h.count != int(ref["count"]) or h.kind not in ("str", "bytes"):
             return None
-        return _free_values(chunk_payload(buf, h), h.kind, h.count)
+        return _free_values(chunk_payload(buf, h, view.dicts), h.kind, h.count)
     except Exception:  # noqa: BLE001 - a chunk that does not read keeps its group
         return None
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
 from archive.codec.chunk import MAX_ITEMS, MAX_RAW_BYTES
+from archive.codec.zdict import MAX_DICT_BYTES, MIN_DICT_BYTES
 from archive.errors import ArchiveVersionError, CorruptIndexError
 
 #: Version of the on-disk layout (index tables, segment files, chunk format).
@@ -21,6 +22,9 @@ class Settings:
     ``chunk_items``/``chunk_bytes``: a column of one group is split into several chunks beyond
     these.  ``zstd_level``: compression on top of each chunk's encoding.
     ``segment_bytes``: segment files rotate past this size.
+    ``zstd_dict_bytes``: when not 0, each column whose first chunks are small gets a zstd
+    dictionary of this size trained on them, kept when it pays (:mod:`archive.codec.zdict`):
+    for archives committed a few records at a time.
     """
 
     group_rows: int = 4096
@@ -29,6 +33,7 @@ class Settings:
     chunk_bytes: int = 16 << 20
     zstd_level: int = 9
     segment_bytes: int = 256 << 20
+    zstd_dict_bytes: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -47,6 +52,8 @@ class Settings:
             raise ValueError("zstd_level must be -7..22")
         if self.segment_bytes < 4096:
             raise ValueError("segment_bytes must be at least 4096")
+        if self.zstd_dict_bytes and not MIN_DICT_BYTES <= self.zstd_dict_bytes <= MAX_DICT_BYTES:
+            raise ValueError(f"zstd_dict_bytes must be 0 (off) or {MIN_DICT_BYTES}..{MAX_DICT_BYTES}")
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

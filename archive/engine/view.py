@@ -26,10 +26,11 @@ import numpy as np
 from archive.buffers import BufferWithSegments
 from archive.codec.chunk import MAX_ITEMS
 from archive.codec.shred import ITEM, SLOT_KIND
+from archive.codec.zdict import MAX_DICTS, Dicts
 from archive.codec.shred import Path as NodePath
 from archive.errors import CorruptChunkError, CorruptIndexError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_segments,
+    CHUNK_REF, FILE_VALUE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_dict, unpack_segments,
 )
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.segments import map_file, segment_name
@@ -108,6 +109,9 @@ class View:
     col_ids: dict[tuple[NodePath, str], int] = field(default_factory=dict)
     shapes: dict[NodePath, list[tuple[str, ...]]] = field(default_factory=dict)
     dead: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: the archive's zstd dictionaries, and which column each was trained for
+    dicts: Dicts = field(default_factory=Dicts)
+    dict_of_col: dict[int, int] = field(default_factory=dict)
     redirect: dict[int, int] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     txn: lmdb.Transaction | None = None
@@ -166,6 +170,7 @@ class View:
                 if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
                     raise CorruptIndexError(f"shape {len(table)} of column {cid} is not a list of str keys")
                 table.append(tuple(keys))
+        v._load_dicts(txn, db["dicts"])
         v.dead = np.array([U64.unpack(k)[0] for k in txn.cursor(db=db["dead"]).iternext(values=False)],
                           dtype=np.int64)
         if len(v.dead) and v.dead[-1] >= v.rows:
@@ -176,6 +181,23 @@ class View:
             if slot >= v.rows or row >= v.rows:
                 raise CorruptIndexError(f"redirect {slot} -> {row} is past the {v.rows} rows")
         return v
+
+    def _load_dicts(self, txn: lmdb.Transaction, db: Any) -> None:
+        items = []
+        for k, raw in txn.cursor(db=db):
+            dict_id = U32.unpack(k)[0]
+            col, data = unpack_dict(raw, dict_id)
+            if not 1 <= dict_id <= MAX_DICTS or col >= len(self.columns):
+                raise CorruptIndexError(f"dictionary {dict_id} of column {col} is out of range")
+            items.append((dict_id, data))
+            self.dict_of_col[col] = dict_id
+        self.dicts = Dicts(items)
+
+    def add_dict(self, col: int, raw: bytes) -> int:
+        """Hold a dictionary a writer just trained for column ``col``; returns its id."""
+        dict_id = self.dicts.add(raw)
+        self.dict_of_col[col] = dict_id
+        return dict_id
 
     def _load_groups(self, txn: lmdb.Transaction, db: Any) -> None:
         first, nrows = [], []

@@ -28,11 +28,12 @@ from archive.codec import chunk as _chunk
 from archive.codec.chunk import ChunkEncoder, EncodedChunk
 from archive.codec.registry import Kind, Tree, planned
 from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
+from archive.codec.zdict import DictTrainer
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_segments,
+    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_dict, pack_segments,
 )
 from archive.index import keys as keyindex
 from archive.index.store import IndexStore
@@ -84,7 +85,7 @@ Choice = tuple[int, int, Tree | None, int]
 
 
 def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, kind: Kind,
-                   values: np.ndarray) -> EncodedChunk:
+                   values: np.ndarray, dict_id: int = 0) -> EncodedChunk:
     """Encode a chunk of column ``col``, reusing its last choices between selections:
     selection (trial-encoding every candidate, for the column and for each of its
     sub-columns) is most of the encoding time, and a column's best encodings rarely change
@@ -97,18 +98,19 @@ def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, k
     never pays for recording) and replayed on the next ones.  Where a reused encoding no
     longer applies (to the column or to a sub-column), selection runs again there.  The
     bytes depend only on the sequence of chunks given for each column (deterministic).
+    ``dict_id``: compress with this dictionary of the encoder's (0: none).
     """
     last = choice.get(col)
     if last is not None and last[1] < last[3]:
         with planned(last[2]) as made:
             try:
-                enc = encoder.encode(kind, values, only=(last[0],))
+                enc = encoder.encode(kind, values, only=(last[0],), dict_id=dict_id)
             except ValueError:  # it no longer applies: choose again
                 pass
             else:
                 choice[col] = (last[0], last[1] + 1, made[0], last[3])
                 return enc
-    enc = encoder.encode(kind, values)
+    enc = encoder.encode(kind, values, dict_id=dict_id)
     interval = RESCORE_EVERY
     if last is not None and last[0] == enc.codec_id:
         interval = min(2 * last[3], RESCORE_MAX)
@@ -148,6 +150,8 @@ class Pending:
     dead: set[int] = field(default_factory=set)
     redirect: dict[int, int | None] = field(default_factory=dict)
     attrs: dict[str, Any] | None = None
+    #: dictionaries trained since the last commit: (dictionary id, column id)
+    dicts: list[tuple[int, int]] = field(default_factory=list)
 
     def empty(self) -> bool:
         return not (self.rows or self.flushed or self.keys or self.dead or self.redirect
@@ -178,6 +182,9 @@ class Writer:
         self.col_ids = dict(view.col_ids)
         self.n_columns = len(view.columns)
         self.col_next_item: dict[int, int] = {}
+        self.encoder.dicts = view.dicts
+        self.trainer = (DictTrainer(self.settings.zstd_dict_bytes, self.settings.zstd_level)
+                        if self.settings.zstd_dict_bytes else None)
         #: per column id (and per key source stream, see _encode_keys): its last choices
         self._choice: dict[Any, Choice] = {}
         self.p = Pending()
@@ -254,8 +261,15 @@ class Writer:
 
 
     def _encode(self, col: int, kind: Kind, values: np.ndarray) -> EncodedChunk:
-        """Encode a chunk of column ``col`` (see :func:`encode_reusing`)."""
-        return encode_reusing(self.encoder, self._choice, col, kind, values)
+        """Encode a chunk of column ``col`` (see :func:`encode_reusing`), with the column's
+        dictionary when it has one; while it has none, the trainer sees its payloads."""
+        dict_id = self.view.dict_of_col.get(col, 0)
+        enc = encode_reusing(self.encoder, self._choice, col, kind, values, dict_id)
+        if self.trainer is not None and not dict_id:
+            trained = self.trainer.offer(col, enc.payload)
+            if trained is not None:
+                self.p.dicts.append((self.view.add_dict(col, trained), col))
+        return enc
 
     def flush_group(self) -> None:
         """Encode the pending group into chunks in the segment files (not yet committed)."""
@@ -343,6 +357,8 @@ class Writer:
                     db=db["files"])
         for f in self.p.flushed:
             txn.put(U64.pack(f.group), f.entry.pack(), db=db["groups"])
+        for dict_id, col in self.p.dicts:
+            txn.put(U32.pack(dict_id), pack_dict(col, self.view.dicts.raw(dict_id)), db=db["dicts"])
         self._write_keys(txn, db["keys"])
         for row in self.p.dead:
             txn.put(U64.pack(row), b"", db=db["dead"])

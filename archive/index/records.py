@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -23,6 +24,7 @@ U64: Final = struct.Struct(">Q")
 U32U32: Final = struct.Struct(">II")
 FILE_VALUE: Final = struct.Struct("<QI")
 GROUP_HEAD: Final = struct.Struct("<QIII")
+DICT_HEAD: Final = struct.Struct("<II")
 NO_PARENT: Final = 0xFFFFFFFF
 ROW_VALUE: Final = struct.Struct("<Q")
 #: One chunk of a group: which column, where it lies, how many values, sizes, top encoding.
@@ -146,6 +148,23 @@ def unpack_segments(value: bytes | memoryview, what: str) -> np.ndarray:
     if len(raw) % 16:
         raise CorruptIndexError(f"{what}: {len(raw)} bytes are not (offset, length) pairs")
     return np.frombuffer(raw, dtype="<u8").reshape(2, -1).T
+
+
+def pack_dict(col: int, raw: bytes) -> bytes:
+    """A ``dicts`` value: the column the dictionary was trained for, crc32, the dictionary."""
+    return DICT_HEAD.pack(col, zlib.crc32(raw)) + raw
+
+
+def unpack_dict(value: bytes | memoryview, dict_id: int) -> tuple[int, bytes]:
+    """(column id, dictionary bytes) of a ``dicts`` value, its checksum verified (a damaged
+    dictionary would decode its chunks into other bytes, so it is never used unchecked)."""
+    if len(value) < DICT_HEAD.size:
+        raise CorruptIndexError(f"dictionary {dict_id}: entry of {len(value)} bytes is truncated")
+    col, crc = DICT_HEAD.unpack_from(value)
+    raw = bytes(value[DICT_HEAD.size:])
+    if zlib.crc32(raw) != crc:
+        raise CorruptIndexError(f"dictionary {dict_id}: checksum mismatch")
+    return col, raw
 
 
 def pack_defs(items: list[Any]) -> bytes:

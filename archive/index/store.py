@@ -12,6 +12,7 @@ segtab        file_no u32, first segment u32        packed (offset, length) u64 
 columns       first column id u32                   packed JSON list of ``[path, slot]``
 shapes        shape column id u32, first shape u32  packed JSON list of key lists
 groups        group id u64                          first row, rows, packed chunk directory
+dicts         dictionary id u32                     column u32, crc32, zstd dictionary
 keys          M, R+run, X+run+extent, G+group       the key index (:mod:`archive.index.keyruns`)
 dead          row u64                               empty
 redirect      slot row u64                          content row u64
@@ -37,7 +38,8 @@ import lmdb
 
 from archive.errors import ArchiveError, ArchiveNotFoundError, CorruptIndexError, StorageError
 
-DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "keys", "dead", "redirect")
+DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "dicts", "keys", "dead",
+              "redirect")
 INITIAL_MAP: Final = 64 << 20
 #: What liblmdb raises when a read meets a damaged page (and, after that, for the rest of the
 #: transaction): callers turn these into CorruptIndexError.
