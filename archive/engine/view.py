@@ -18,6 +18,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lmdb
@@ -93,6 +94,40 @@ class FileView:
         return self.buffer[seg]
 
 
+class ColumnRefs(Mapping[int, np.ndarray]):
+    """A group's chunk references by column id (each column's in part order), sliced from the
+    group's references when asked for: a point read asks for few of them."""
+
+    def __init__(self, refs: np.ndarray) -> None:
+        cols = refs["col"]
+        if len(cols) > 1 and not bool((cols[1:] >= cols[:-1]).all()):  # writers list them sorted
+            refs = refs[np.argsort(cols, kind="stable")]
+            cols = refs["col"]
+        first = np.ones(len(cols), dtype=bool)  # a column's first chunk
+        np.not_equal(cols[1:], cols[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        self._refs = refs
+        self._bounds = starts.tolist() + [len(cols)]
+        self._at = dict(zip(cols[starts].tolist(), range(len(starts))))  # column -> its span
+
+    def __getitem__(self, col: int) -> np.ndarray:
+        i = self._at[col]
+        return self._refs[self._bounds[i]:self._bounds[i + 1]]
+
+    def get(self, col: int, default: Any = None) -> Any:  # Mapping.get's try/except is slower
+        i = self._at.get(col)
+        return default if i is None else self._refs[self._bounds[i]:self._bounds[i + 1]]
+
+    def __contains__(self, col: object) -> bool:
+        return col in self._at
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
 @dataclass
 class View:
     """Everything a handle needs to find and read records (see the module docstring)."""
@@ -121,7 +156,7 @@ class View:
     derived: dict[Any, Any] = field(default_factory=dict, repr=False)
     #: derived here, built on first use: refs_by_col per group, and every chunk reference
     #: sorted by column (see col_refs); add_group resets what it changes
-    _by_col: dict[int, dict[int, np.ndarray]] = field(default_factory=dict, repr=False)
+    _by_col: dict[int, "ColumnRefs"] = field(default_factory=dict, repr=False)
     _col_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     # --- loading ---------------------------------------------------------------------------
@@ -314,17 +349,11 @@ class View:
         """How many values column ``col`` holds in all groups of this view."""
         return int(self.col_refs(col)[1]["count"].sum())
 
-    def refs_by_col(self, group: int) -> dict[int, np.ndarray]:
+    def refs_by_col(self, group: int) -> "ColumnRefs":
         """A group's chunk references by column id, each column's in part order (cached)."""
         out = self._by_col.get(group)
         if out is None:
-            refs = self.group_refs[group]
-            order = np.argsort(refs["col"], kind="stable")
-            srt = refs[order]
-            cols, starts = np.unique(srt["col"], return_index=True)
-            bounds = starts.tolist() + [len(srt)]
-            out = self._by_col[group] = {c: srt[a:b] for c, a, b in
-                                         zip(cols.tolist(), bounds, bounds[1:])}
+            out = self._by_col[group] = ColumnRefs(self.group_refs[group])
         return out
 
     def col_refs(self, col: int) -> tuple[np.ndarray, np.ndarray]:
