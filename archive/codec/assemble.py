@@ -8,10 +8,9 @@ some paths, or one path's value per record as a vector (what ``where`` evaluates
 
 Everything derived from a column (prefix counts per tag, list offsets, per-key prefix counts)
 is computed once per group and cached, so a hot group answers a point lookup with a few numpy
-index operations.  A reader's first read of one row (a cold point read) builds none of that:
-it counts what precedes the row directly (one bincount of shape ids for all keys) and renders
-one value per column (``item``).  Columns are fetched lazily: only the paths a call touches
-are decoded.
+index operations.  A read of one row goes value by value instead
+(:mod:`archive.codec.point_read`); a reader's first read (a cold point read) builds none of
+the per-group arrays.  Columns are fetched lazily: only the paths a call touches are decoded.
 
 Corrupt columns (a parent claiming more children than the child column holds, unknown tags,
 shape ids beyond the shape table, negative lengths) raise :class:`CorruptChunkError`.
@@ -22,15 +21,22 @@ from typing import Any, Callable, Final, Iterable, Mapping, cast
 
 import numpy as np
 
-from archive.codec.dict_rows import dict_rows, mixed_dicts
+from archive.codec.dict_rows import dicts_at, lists_at
 from archive.codec.lazy import Column, objects
+from archive.codec.point_read import value_at
 from archive.codec.registry import DTYPES
-from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, ColumnId, Path, ShapeTable, Tag, to_array
+from archive.codec.shred import (
+    SLOT_KIND,
+    TAG_SLOT,
+    ColumnId,
+    Path,
+    ShapeTable,
+    Tag,
+    to_array,
+)
 from archive.errors import CorruptChunkError
 from archive.gcpause import gc_paused
 from archive.query.values import MISSING
-
-
 
 #: A projection tree: key -> sub-projection, ``None`` meaning "the whole subtree".
 Projection = Mapping[str, "Projection | None"] | None
@@ -38,9 +44,6 @@ _SCALAR_DTYPE: Final = {Tag.INT: np.int64, Tag.FLOAT: np.float64, Tag.BOOL: np.b
 _MAX_TAG: Final = int(max(Tag))  # a plain int: numpy compares IntEnums slowly
 _NULL, _LIST, _DICT, _BIG = int(Tag.NULL), int(Tag.LIST), int(Tag.DICT), int(Tag.BIG)
 _TAG_SLOT: Final = {int(t): slot for t, slot in TAG_SLOT.items()}
-#: A point read counts the dicts before its row per shape when at most this many distinct
-#: shapes precede it (one bincount for all keys); past it, per-key prefix sums are cheaper.
-_FEW_SHAPES: Final = 32
 
 
 def projection_tree(paths: Iterable[tuple[str, ...]]) -> dict:
@@ -65,7 +68,9 @@ class GroupReader:
     when the group has no chunk for it (``str``/``bytes`` columns may be a
     :class:`~archive.codec.lazy.LazyColumn`: they are only ever sliced or indexed by integer
     arrays, so only the values read are built); ``shapes(path)`` returns the shape table (key tuples
-    by id) of a dict node.
+    by id) of a dict node.  ``known_tag(path)``, when given, returns ``(tag, count)`` when every
+    one of the ``count`` values of ``path`` is known (from metadata) to carry ``tag``, else
+    ``None``: such a tag column is never fetched.
     """
 
     @classmethod
@@ -75,10 +80,12 @@ class GroupReader:
                    shapes.shapes)
 
     def __init__(self, n: int, fetch: Callable[[ColumnId], Column | None],
-                 shapes: Callable[[Path], list[tuple[str, ...]]]) -> None:
+                 shapes: Callable[[Path], list[tuple[str, ...]]],
+                 known_tag: Callable[[Path], tuple[int, int] | None] | None = None) -> None:
         self.n = n
         self._fetch = fetch
         self._shapes = shapes
+        self._known_tag = known_tag
         self._cache: dict[Any, Any] = {}
         self._preloaded: dict[ColumnId, Column] = {}
         #: records_at calls served: the first may take cheap uncached paths (a cold point read
@@ -94,6 +101,12 @@ class GroupReader:
         key = (path, slot)
         arr = self._cache.get(key)
         if arr is None:
+            known = self._known_tag(path) if slot == "tag" and self._known_tag else None
+            if known is not None:  # a constant tag: nothing to fetch or check
+                self._cache[("const", path)] = known[0]
+                arr = self._cache[key] = np.empty(known[1], dtype=np.int64)
+                arr.fill(known[0])  # (np.full costs twice as much)
+                return arr
             arr = self._preloaded.pop(key) if key in self._preloaded else self._fetch(key)
             if arr is None:
                 arr = np.empty(0, dtype=DTYPES[SLOT_KIND[slot]])
@@ -191,21 +204,24 @@ class GroupReader:
         rows = np.asarray(rows, dtype=np.int64)
         if not len(rows):
             return []
-        if rows.min() < 0 or rows.max() >= self.n:
+        lo, hi = (int(rows[0]),) * 2 if len(rows) == 1 else (int(rows.min()), int(rows.max()))
+        if lo < 0 or hi >= self.n:
             raise IndexError(f"row outside group of {self.n}")
         self._need((), "tag", self.n)
         self._reads += 1
         with gc_paused():
             # Internally every index array is strictly increasing (children of increasing
             # parents are increasing), so max is the last item and contiguity one comparison.
-            if len(rows) == 1 or bool((rows[1:] > rows[:-1]).all()):
+            if len(rows) == 1:
+                out = [value_at(self, (), lo, projection)]
+            elif bool((rows[1:] > rows[:-1]).all()):
                 out = self._values((), rows, projection)
             else:
                 uniq, inv = np.unique(rows, return_inverse=True)
                 vals = self._values((), uniq, projection)
                 out = list(map(vals.__getitem__, inv.tolist()))
-        if projection is not None:  # a projected record is a dict of the projected paths
-            out = [v if isinstance(v, dict) else {} for v in out]
+        if projection is not None and self._const_tag(()) != _DICT:
+            out = [v if isinstance(v, dict) else {} for v in out]  # a projected record is a dict
         return out
 
     def _values(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
@@ -235,9 +251,9 @@ class GroupReader:
         if tag == _NULL:
             return [MISSING] * len(idx) if proj is not None else [None] * len(idx)
         if tag == _LIST:
-            return self._lists(path, idx, proj)
+            return lists_at(self, path, idx, proj)
         if tag == _DICT:
-            return self._dicts(path, idx, proj)
+            return dicts_at(self, path, idx, proj)
         if proj is not None:
             return [MISSING] * len(idx)  # a projection asks for keys inside a scalar
         lo, hi = int(idx[0]), int(idx[-1]) + 1
@@ -251,86 +267,6 @@ class GroupReader:
             except (TypeError, ValueError):
                 raise CorruptChunkError(f"big int column of {path!r} holds a non-integer") from None
         return vals.tolist()
-
-    def _lists(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
-        lens_col = self._need(path, "len", int(idx[-1]) + 1)
-        if len(idx) == 1 and self._reads <= 1 and ("offs", path) not in self._cache:
-            i = int(idx[0])  # one list: sum the lengths before it rather than cache offsets
-            head, lens = lens_col[: i + 1], lens_col[i : i + 1]
-            starts = np.array([int(head[:i].sum())], dtype=np.int64)
-            if head.min() < 0 or starts[0] < 0:
-                raise CorruptChunkError(f"negative list length (or overflow) in column {path!r}")
-        else:
-            o = self._offsets(path)
-            starts, lens = o[idx], o[idx + 1] - o[idx]
-        ends = np.cumsum(lens)
-        total = int(ends[-1])
-        if idx[-1] - idx[0] == len(idx) - 1:
-            child = np.arange(starts[0], starts[0] + total, dtype=np.int64)
-        else:
-            child = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
-        items = self._values(path + (ITEM,), child, proj)
-        bounds = [0] + ends.tolist()
-        out = [items[s:e] for s, e in zip(bounds, bounds[1:])]
-        if proj is not None:
-            out = [[x for x in lst if x is not MISSING] for lst in out]
-        return out
-
-    def _dicts(self, path: Path, idx: np.ndarray, proj: Projection) -> list:
-        sids = self._need(path, "shape", int(idx[-1]) + 1)[idx]
-        shapes = self._shape_table(path)
-        used = [int(sids[0])] if len(sids) == 1 else np.unique(sids).tolist()
-        keys_in_use: dict[str, None] = {}
-        for s in used:
-            keys_in_use.update(dict.fromkeys(shapes[s]))
-        keys_read = [k for k in keys_in_use if proj is None or k in proj]
-        cidxs = self._child_rows(path, idx, keys_read, len(used) == 1)
-        child = {k: self._values(path + (k,), cidx, None if proj is None else proj[k])
-                 for k, cidx in zip(keys_read, cidxs)}
-        if len(used) == 1:
-            keys = [k for k in shapes[used[0]] if k in child]
-            rows = dict_rows(keys, [child[k] for k in keys], len(idx))
-        else:
-            rows = mixed_dicts(shapes, sids, used, child)
-        if proj is not None:
-            return [{k: v for k, v in d.items() if v is not MISSING} for d in rows]
-        return rows
-
-    def _child_rows(self, path: Path, idx: np.ndarray, keys: list[str],
-                    one_shape: bool) -> list[np.ndarray]:
-        """For each of ``keys``: the child-column rows of the dicts at ``idx`` holding it.
-
-        On a reader's first read, one dict is located by counting, per shape, the dicts
-        before it (one bincount for all keys, nothing cached: the cheap path of a cold point
-        read) unless too many distinct shapes precede it; otherwise per-key prefix counts are
-        built and cached.
-        """
-        if len(idx) == 1 and self._reads <= 1:
-            before = self._keys_before(path, int(idx[0]), keys)
-            if before is not None:
-                return [np.array([b], dtype=np.int64) for b in before]
-        by_prefix: dict[int, np.ndarray] = {}  # keys sharing a prefix array share the rows
-        out = []
-        for k in keys:
-            p = self._field_prefix(path, k)
-            rows = by_prefix.get(id(p))
-            if rows is None:
-                pi = p[idx]
-                rows = by_prefix[id(p)] = pi if one_shape else pi[p[idx + 1] > pi]
-            out.append(rows)
-        return out
-
-    def _keys_before(self, path: Path, i: int, keys: list[str]) -> list[int] | None:
-        """How many of the node's first ``i`` dicts hold each of ``keys``; ``None`` when more
-        than :data:`_FEW_SHAPES` distinct shapes precede row ``i`` (then counting per key
-        through cached prefixes is cheaper)."""
-        sets = self._shape_sets(path)  # checks every shape id first
-        counts = np.bincount(self.col(path, "shape")[:i], minlength=1)
-        nz = np.flatnonzero(counts)
-        if len(nz) > _FEW_SHAPES:
-            return None
-        pairs = [(sets[s], c) for s, c in zip(nz.tolist(), counts[nz].tolist())]
-        return [sum(c for ks, c in pairs if k in ks) for k in keys]
 
     def _shape_sets(self, path: Path) -> list[frozenset[str]]:
         key = ("sets", path)

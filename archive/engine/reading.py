@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from archive.codec.assemble import GroupReader, Projection
 from archive.codec.dict_rows import scatter
 from archive.codec.lazy import Column, concat
-from archive.codec.shred import SLOT_KIND
+from archive.codec.shred import SLOT_KIND, TAG_SLOT, Path, Tag
 from archive.engine import chunkio
 from archive.engine.mutex import serialized
 from archive.errors import ArchiveError, CorruptIndexError
@@ -25,6 +25,56 @@ from archive.gcpause import gc_paused
 if TYPE_CHECKING:
     from archive.engine.view import View
     from archive.engine.writer import Writer
+
+#: The tag of the values each slot column holds (every tag but NULL has one slot).
+_SLOT_TAG: Final = {s: int(t) for t, s in TAG_SLOT.items()}
+_TAG_COLUMNS: Final = "tag columns"  # key of derived_tag's table in View.derived
+_NULL: Final = int(Tag.NULL)
+
+
+def column_counts(refs: np.ndarray) -> dict[int, int]:
+    """How many values each column holds in a group, from its chunk references."""
+    out: dict[int, int] = {}
+    for col, count in zip(refs["col"].tolist(), refs["count"].tolist()):
+        out[col] = out.get(col, 0) + count
+    return out
+
+
+def derived_tag(view: View, counts: dict[int, int], path: Path) -> tuple[int, int] | None:
+    """``(tag, count)`` when every one of the ``count`` values of ``path`` in a group carries
+    ``tag`` and the group's chunk references alone tell it (``counts``: its values per column,
+    see :func:`column_counts`); ``None`` when the tag column must be decoded.
+
+    Every value of tag ``t`` stores one item in the ``TAG_SLOT[t]`` column of its path (null
+    values none), so when one slot column holds as many items as the tag column, every tag is
+    that slot's; when no slot column holds any, every value is null.  Decoding the slot
+    columns still checks their counts against the references.
+    """
+    entry = _tag_columns(view).get(path)
+    if entry is None or not (total := counts.get(entry[0], 0)):
+        return None
+    found = _NULL
+    for tag, col in entry[1]:
+        count = counts.get(col, 0)
+        if count:
+            if count != total or found != _NULL:
+                return None
+            found = tag
+    return found, total
+
+
+def _tag_columns(view: View) -> dict[Path, tuple[int, list[tuple[int, int]]]]:
+    """Per path with a tag column: its id and ``(tag, column id)`` of each of its slot
+    columns (kept in the view's ``derived`` cache, which new columns clear)."""
+    table = view.derived.get(_TAG_COLUMNS)
+    if table is None:
+        tags = {path: cid for cid, (path, slot) in enumerate(view.columns) if slot == "tag"}
+        table = {path: (cid, []) for path, cid in tags.items()}
+        for cid, (path, slot) in enumerate(view.columns):
+            if slot in _SLOT_TAG and path in table:
+                table[path][1].append((_SLOT_TAG[slot], cid))
+        view.derived[_TAG_COLUMNS] = table
+    return table
 
 
 class GroupReading:
@@ -85,7 +135,8 @@ class GroupReading:
         A new reader decodes ``columns`` (column ids; all when None) at once, in one batch,
         when that batch is decompressed on several threads; otherwise, and for every other
         column, a column is decoded when first asked for (a point read skips the columns its
-        record does not hold).
+        record does not hold).  A tag column whose one tag the chunk references tell
+        (:func:`derived_tag`) is never decoded.
         """
         view = self._view
         if g == len(view.group_first):
@@ -101,10 +152,12 @@ class GroupReading:
         unknown = [c for c in refmap if c >= len(view.columns)]
         if unknown:
             raise CorruptIndexError(f"group {g} holds chunks of unknown column {unknown[0]}")
-        root = refmap.get(view.col_ids.get(((), "tag"), -1))
-        if root is None or int(root["count"].sum()) != int(view.group_rows[g]):
+        refs = view.group_refs[g]
+        counts = column_counts(refs)
+        root = counts.get(view.col_ids.get(((), "tag"), -1), 0)
+        if root != int(view.group_rows[g]):
             raise CorruptIndexError(f"group {g} of {int(view.group_rows[g])} rows has "
-                                    f"{0 if root is None else int(root['count'].sum())} root values")
+                                    f"{root} root values")
         shapes = self._writer.shapes.shapes if self._writer else (lambda p: view.shapes.get(p, []))
 
         def fetch(cid: tuple) -> Column | None:
@@ -113,16 +166,21 @@ class GroupReading:
             if refs is None:
                 return None
             kind = SLOT_KIND[cid[1]]
+            if len(refs) == 1:
+                return chunkio.decode_ref(view, refs[0], kind)
             return concat([chunkio.decode_ref(view, r, kind) for r in refs])
 
-        reader = GroupReader(int(view.group_rows[g]), fetch, shapes)
-        refs = view.group_refs[g]
+        def known_tag(path: Path) -> tuple[int, int] | None:
+            return derived_tag(view, counts, path)
+
+        reader = GroupReader(int(view.group_rows[g]), fetch, shapes, known_tag)
         # A batch is threaded only past MIN_THREADED_BYTES: a group storing less in all (the
         # common case, and every cold point read of one) skips listing its chunks.
         if (self.threads >= 2 and int(refs["stored"].sum()) >= chunkio.MIN_THREADED_BYTES
                 and all(len(rs) == 1 for rs in refmap.values())):
             wanted = [(view.columns[c], r) for c, rs in refmap.items() for r in rs
-                      if columns is None or c in columns]
+                      if (columns is None or c in columns)
+                      and not (view.columns[c][1] == "tag" and known_tag(view.columns[c][0]))]
             if chunkio.threaded([r for _, r in wanted], self.threads):
                 decoded = chunkio.decode_refs(view, [(r, SLOT_KIND[cid[1]]) for cid, r in wanted],
                                               self.threads)
