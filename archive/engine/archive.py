@@ -25,16 +25,16 @@ from archive.engine import housekeeping
 from archive.gcpause import gc_paused
 from archive.engine.keyed import KeyedReading
 from archive.engine.mutex import serialized
-from archive.engine.settings import FORMAT_VERSION, Settings, check_version, settings_from_kwargs
+from archive.engine.settings import settings_from_kwargs, stored_settings
 from archive.engine.view import View
 from archive.engine.writer import Writer
 from archive.errors import (
-    ArchiveError, ArchiveNotFoundError, CorruptIndexError, KeyExistsError, ReadOnlyError,
+    ArchiveError, ArchiveNotFoundError, KeyExistsError, ReadOnlyError,
     StorageError,
 )
 from archive.index.keys import KeyIndex, describe_batch
 from archive.index.records import encode_key, encode_keys
-from archive.index.store import LMDB_DAMAGE, IndexStore
+from archive.index.store import IndexStore
 from archive.storage.lock import WriterLock
 
 
@@ -71,7 +71,7 @@ class Archive(KeyedReading):
                 raise
         self._keyidx = KeyIndex(self.store.db["keys"])
         try:
-            self.settings = self._settings(requested)
+            self.settings = stored_settings(self.store, self.path, mode, requested)
             self._view = self._load_view()
             self.store.on_grow.append(self._map_growing)
             if mode == "a":
@@ -84,31 +84,6 @@ class Archive(KeyedReading):
             raise
 
     # --- opening -----------------------------------------------------------------------------
-    def _settings(self, requested: Settings | None) -> Settings:
-        db = self.store.db["meta"]
-        try:
-            with self.store.read() as txn:
-                version, raw = txn.get(b"format", db=db), txn.get(b"settings", db=db)
-        except LMDB_DAMAGE as e:
-            raise CorruptIndexError(f"the index is damaged: {e}") from None
-        if version is None and self.mode == "a":
-            s = requested or Settings()
-
-            def init(txn: Any) -> None:
-                txn.put(b"format", str(FORMAT_VERSION).encode(), db=db)
-                txn.put(b"settings", s.to_json(), db=db)
-                txn.put(b"state", b'{"rows": 0}', db=db)
-            self.store.write(init)
-            return s
-        if version is None and self.mode == "r":
-            raise ArchiveNotFoundError(f"no archive at {self.path}: its creation never completed "
-                                       "(open with mode='a' to create it)")
-        check_version(version, str(self.path))
-        stored = Settings.from_json(raw or b"{}")
-        if requested is not None and requested != stored:
-            raise ValueError(f"{self.path} was created with {stored}; settings are fixed at creation")
-        return stored
-
     def _load_view(self) -> View:
         for _attempt in range(5):
             txn = self.store.begin()

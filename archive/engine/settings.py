@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any, Final
 
 from archive.codec.chunk import MAX_ITEMS, MAX_RAW_BYTES
 from archive.codec.zdict import MAX_DICT_BYTES, MIN_DICT_BYTES
-from archive.errors import ArchiveVersionError, CorruptIndexError
+from archive.errors import ArchiveNotFoundError, ArchiveVersionError, CorruptIndexError
+from archive.index.store import LMDB_DAMAGE, IndexStore
 
 #: Version of the on-disk layout (index tables, segment files, chunk format).
 FORMAT_VERSION: Final = 3
@@ -78,6 +80,34 @@ def check_version(raw: bytes | None, where: str) -> None:
             f"{where} has format version {v}; this build of archive reads version "
             f"{FORMAT_VERSION} (upgrade the archive package to open it)"
         )
+
+
+def stored_settings(store: IndexStore, path: Path, mode: str, requested: Settings | None) -> Settings:
+    """The settings an archive was created with, checking its format version; in mode "a" an
+    index without them is a new archive: ``requested`` (or the defaults) are stored."""
+    db = store.db["meta"]
+    try:
+        with store.read() as txn:
+            version, raw = txn.get(b"format", db=db), txn.get(b"settings", db=db)
+    except LMDB_DAMAGE as e:
+        raise CorruptIndexError(f"the index is damaged: {e}") from None
+    if version is None and mode == "a":
+        s = requested or Settings()
+
+        def init(txn: Any) -> None:
+            txn.put(b"format", str(FORMAT_VERSION).encode(), db=db)
+            txn.put(b"settings", s.to_json(), db=db)
+            txn.put(b"state", b'{"rows": 0}', db=db)
+        store.write(init)
+        return s
+    if version is None:
+        raise ArchiveNotFoundError(f"no archive at {path}: its creation never completed "
+                                   "(open with mode='a' to create it)")
+    check_version(version, str(path))
+    stored = Settings.from_json(raw or b"{}")
+    if requested is not None and requested != stored:
+        raise ValueError(f"{path} was created with {stored}; settings are fixed at creation")
+    return stored
 
 
 def settings_from_kwargs(kwargs: dict[str, Any]) -> Settings:
