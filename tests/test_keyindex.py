@@ -237,13 +237,15 @@ def test_entry_naming_another_row_is_not_a_hit(tmp_path):
         assert any("does not match" in p for p in ar.verify())
 
 
-def test_old_format_refused(tmp_path):
+@pytest.mark.parametrize("version, advice", [(b"2", "export it with the older build"),
+                                            (b"99", "upgrade the archive package")])
+def test_other_format_refused(tmp_path, version, advice):
     _built(tmp_path / "a")
     env = lmdb.open(str(tmp_path / "a" / "index"), max_dbs=20, subdir=True)
     with env.begin(write=True) as txn:
-        txn.put(b"format", b"1", db=env.open_db(b"meta", txn=txn))
+        txn.put(b"format", version, db=env.open_db(b"meta", txn=txn))
     env.close()
-    with pytest.raises(ArchiveVersionError):
+    with pytest.raises(ArchiveVersionError, match=advice):
         archive.open(tmp_path / "a")
 
 

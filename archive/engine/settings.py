@@ -75,10 +75,16 @@ def check_version(raw: bytes | None, where: str) -> None:
         v = int(raw)
     except ValueError:
         raise CorruptIndexError(f"{where}: format version {raw!r} is not a number") from None
-    if v != FORMAT_VERSION:
+    if v > FORMAT_VERSION:
         raise ArchiveVersionError(
             f"{where} has format version {v}; this build of archive reads version "
             f"{FORMAT_VERSION} (upgrade the archive package to open it)"
+        )
+    if v != FORMAT_VERSION:
+        raise ArchiveVersionError(
+            f"{where} has format version {v}, written by an older build; this build reads "
+            f"version {FORMAT_VERSION} (export it with the older build, e.g. `archive export "
+            f"{where} --format jsonl OUT`, and ingest OUT with this one)"
         )
 
 
