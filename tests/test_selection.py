@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.codec import registry
+from archive.codec import ints, registry
 from archive.codec import templates as tpl  # the package registers every encoding
 from archive.codec.chunk import ChunkEncoder, decode_chunk
 from archive.codec.logparse import STR_OPS, mine
@@ -263,10 +263,14 @@ def test_any_plan_round_trips(kind, seed, n, plan):
 def test_plans_keep_only_sub_columns_of_a_fixed_layout():
     """Sub-columns that come and go with the values (a template's variable columns, a typed
     string's exceptions) are neither recorded nor replayed, so they never shift the places of
-    the others."""
+    the others; a template's ids column, always there, is."""
     with registry.planned(None) as made:
-        encode_values("str", arr(log_lines(600, seed=5)), only=(tpl.TEMPLATE,))
-    assert made == [(tpl.TEMPLATE, [])]
+        payload = encode_values("str", arr(log_lines(600, seed=5)), only=(tpl.TEMPLATE,))
+    assert len(made) == 1 and made[0][0] == tpl.TEMPLATE
+    assert len(made[0][1]) == 1  # the ids only, not the variable columns
+    with registry.planned(made[0]) as again:  # replaying it gives the same bytes
+        assert encode_values("str", arr(log_lines(600, seed=5)), only=(tpl.TEMPLATE,)) == payload
+    assert again == made
     times = [f"2024-01-02T03:04:{s:02d}Z" for s in range(60)] * 20
     trees = []
     for col in (times, times[:-3] + ["n/a", "-", "?"]):  # without, then with exceptions
@@ -275,3 +279,52 @@ def test_plans_keep_only_sub_columns_of_a_fixed_layout():
         assert decode_values("str", payload, len(col)).tolist() == col
         trees.append(made[0])
     assert [t[0] for t in trees[0][1]] and len(trees[0][1]) == len(trees[1][1])
+
+
+# --------------------------------------------------------------------------- selection costs
+
+
+def test_a_single_applicable_candidate_is_not_estimated(monkeypatch):
+    """Estimates only rank candidates: with one that applies (a long constant column: only
+    int-for does), no zstd estimate is made, and the payload is that candidate's."""
+    calls = []
+    real = registry.compressor
+    monkeypatch.setattr(registry, "compressor", lambda level: calls.append(level) or real(level))
+    payload = encode_values("int", np.full(5000, 7, dtype=np.int64))
+    assert payload[0] == ints.FOR and calls == []
+    encode_values("int", np.arange(5000, dtype=np.int64) % 7)  # several apply: estimated
+    assert calls
+
+
+@given(st.lists(st.integers(-2**40, 2**40), max_size=300), st.sampled_from([None, (1,), (1, 2, 3)]))
+def test_nested_int_columns_skip_plain_only_where_narrow_applies(vals, only):
+    """A nested int column that int-narrow (also a candidate) holds does not try int-plain,
+    unless it is scored by length anyway; any other column keeps its candidates, and either
+    way the payload round-trips."""
+    v = np.array(vals, dtype=np.int64)
+    got = ints._without_plain(v, only)
+    cands = only or tuple(e.codec_id for e in registry.registered("int"))
+    fits = len(v) > registry.TINY and -(2**31) <= v.min() and v.max() < 2**32
+    if fits and ints.PLAIN in cands and ints.NARROW in cands:
+        assert got == tuple(c for c in cands if c != ints.PLAIN)
+    else:
+        assert got == only
+    payload = ints.encode_int_sub(v, 0, only)
+    assert decode_values("int", payload, len(v), 1).tolist() == vals
+    if fits and only != (1,):
+        assert payload[0] != ints.PLAIN
+
+
+@pytest.mark.parametrize("kind, values", [
+    ("bool", np.repeat(np.arange(300) % 2 == 0, np.arange(300) % 5 + 20)),  # bool-rle
+    ("float", np.arange(5000, dtype=np.float64) * 3),  # float-integral
+])
+def test_single_sub_column_encodings_record_and_replay_it(kind, values):
+    """bool-rle and the float encodings over one int column record that column's choice, and
+    replaying the plan gives the same bytes."""
+    with registry.planned(None) as made:
+        first = encode_values(kind, values)
+    assert len(made) == 1 and len(made[0][1]) == 1
+    with registry.planned(made[0]) as again:
+        assert encode_values(kind, values) == first
+    assert again == made

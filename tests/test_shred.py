@@ -142,3 +142,95 @@ def test_corrupt_columns_are_detected():
     cols[((), "tag")] = [42]
     with pytest.raises(CorruptChunkError, match="unknown type tag"):
         GroupReader.from_columns(1, cols, sh.shapes).records(0, 1)
+
+
+# --------------------------------------------------------------------------- column model
+
+
+class _SubDict(dict):
+    """A dict subclass: the shredder reads its keys and values as for a dict."""
+
+
+def _model_columns(recs: list) -> tuple[dict, dict]:
+    """A plain row-by-row model of the columns (value lists in record order) and of the shape
+    table (per node, key tuples numbered in order of first sight)."""
+    out: dict = {}
+    shapes: dict = {}
+
+    def walk(path: tuple, v) -> None:
+        tags = {type(None): Tag.NULL, bool: Tag.BOOL, int: Tag.INT, str: Tag.STR, list: Tag.LIST}
+        tag = Tag.DICT if isinstance(v, dict) else tags[type(v)]
+        out.setdefault((path, "tag"), []).append(int(tag))
+        if tag is Tag.DICT:
+            table = shapes.setdefault(path, {})
+            sid = table.setdefault(tuple(v), len(table))
+            out.setdefault((path, "shape"), []).append(sid)
+            for k in v:
+                walk(path + (k,), v[k])
+        elif tag is Tag.LIST:
+            out.setdefault((path, "len"), []).append(len(v))
+            for x in v:
+                walk(path + (ITEM,), x)
+        elif tag is not Tag.NULL:
+            slot = {Tag.BOOL: "bool", Tag.INT: "int", Tag.STR: "str"}[tag]
+            out.setdefault((path, slot), []).append(v)
+
+    for r in recs:
+        walk((), r)
+    return out, shapes
+
+
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["a", "b"]),
+                  st.lists(st.integers(0, 2), max_size=2))
+#: Dicts over a few keys, each kept or dropped and in either order, so a batch holds one
+#: shape, a few, or (with many records) more than the shredder reads key by key.
+_dicts = st.builds(
+    lambda keys, vals, sub, nested: (_SubDict if sub else dict)(
+        {k: v for k, v in zip(keys, vals)} | ({"n": nested} if nested is not None else {})),
+    st.lists(st.sampled_from(["k0", "k1", "k2", "k3", "k4", "k5"]), unique=True, max_size=6),
+    st.lists(_leaf, min_size=6, max_size=6),
+    st.booleans(),
+    st.none() | st.fixed_dictionaries({"x": _leaf}, optional={"y": _leaf}),
+)
+
+
+@given(st.lists(_dicts, min_size=1, max_size=80), st.integers(1, 80))
+def test_columns_match_a_row_by_row_model(recs, batch):
+    """Whatever mix of shapes (one, a few, many; dict subclasses) a batch holds, and across
+    batches sharing a shape table, every column lists its values in record order and the
+    shapes are numbered in order of first sight."""
+    sh = Shredder()
+    got: dict = {}
+    for a in range(0, len(recs), batch):
+        for cid, vals in sh.shred(recs[a:a + batch]).items():
+            got.setdefault(cid, []).extend(vals)
+    want, shapes = _model_columns(recs)
+    assert got.keys() == want.keys()
+    assert all(exact(got[cid]) == exact(want[cid]) for cid in want)
+    assert {node: dict(t) for node, t in sh.shapes.by_node.items()} == shapes
+
+
+def test_many_shapes_in_one_batch():
+    recs = [{f"k{i}": i, "common": i, f"j{i % 3}": None} for i in range(40)]
+    want, _ = _model_columns(recs)
+    assert Shredder().shred(recs) == want
+
+
+def test_a_bad_key_in_a_new_shape_names_its_path_after_valid_new_shapes():
+    sh = Shredder()
+    with pytest.raises(TypeError, match=r"\$\.a"):
+        sh.shred([{"a": {"x": 1}}, {"a": {"y": 1}}, {"a": {"y": 2, 3: 4}}])
+    assert sh.shred([{"a": {"y": 5}}])[(("a",), "shape")] == [1]  # earlier shapes stay
+
+
+@pytest.mark.parametrize("slot, values", [
+    ("tag", [7] * 100), ("int", [2**63 - 1] * 70), ("int", [5] * 64 + [6]), ("bool", [True] * 90),
+    ("bool", [False] * 80 + [True]), ("int", [-(2**63)]), ("float", [0.0] * 70 + [-0.0]),
+    ("float", [float("nan")] * 70), ("int", [True, 1] * 40), ("int", []),
+])
+def test_to_array_matches_a_conversion_per_value(slot, values):
+    """Constant int/bool lists are filled in one go; the array is the same as converting each."""
+    from archive.codec.shred import SLOT_KIND, to_array
+    got = to_array(slot, values)
+    want = np.array(values, dtype={"int": np.int64, "bool": np.bool_, "float": np.float64}[SLOT_KIND[slot]])
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()

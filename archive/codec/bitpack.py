@@ -14,6 +14,7 @@ import numpy as np
 from archive.errors import CorruptChunkError
 
 _U8_LE: Final = np.dtype("<u8")
+_U4_LE: Final = np.dtype("<u4")
 _BIT_WEIGHTS: Final = (1 << np.arange(8, dtype=np.uint8))[:, None]
 
 
@@ -62,8 +63,11 @@ def unpack_bits(buf: bytes | memoryview, count: int, width: int) -> np.ndarray:
         pairs[:, 0] = a[:count]
         pairs[:, 1] = top if rb else a[count : 2 * count]
         return pairs.view("<u2").reshape(count).astype(np.uint64)
-    planes = np.zeros((8, count), dtype=np.uint8)  # byte k of every value, k = 0..7
-    planes[:nb] = a[: count * nb].reshape(nb, count)
+    size = nb + (rb > 0)  # bytes a value: 3..8, gathered into 4- or 8-byte integers
+    item = 4 if size <= 4 else 8
+    out = (np.zeros if size < item else np.empty)((count, item), dtype=np.uint8)
+    for k in range(nb):  # plane k holds byte k of every value
+        out[:, k] = a[k * count : (k + 1) * count]
     if rb:
-        planes[nb] = top
-    return np.ascontiguousarray(planes.T).view(_U8_LE).reshape(count).astype(np.uint64, copy=False)
+        out[:, nb] = top
+    return out.view(_U4_LE if item == 4 else _U8_LE).reshape(count).astype(np.uint64, copy=False)

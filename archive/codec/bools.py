@@ -31,6 +31,9 @@ RLE: Final = 49
 
 #: bool-rle applies when count >= RLE_RATIO * runs (otherwise packing is smaller).
 RLE_RATIO: Final = 4
+#: False, True, False, ...: the run values of a decoded bool-rle column, sliced (read-only).
+_ALTERNATING: Final = np.arange(4097) % 2 == 1
+_ALTERNATING.flags.writeable = False
 
 
 @register
@@ -54,6 +57,7 @@ class BoolRunLength(Encoding):
     codec_id = RLE
     name = "bool-rle"
     kinds = frozenset({"bool"})
+    replays = True  # one sub-column (the run lengths), made whenever there are values
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if depth + 1 > MAX_DEPTH:
@@ -80,5 +84,8 @@ class BoolRunLength(Encoding):
             return np.zeros(0, dtype=np.bool_)
         lengths = decode_values("int", r.blob(), runs, depth + 1)
         check_run_lengths(lengths, count)
-        vals = (np.arange(runs) & 1).astype(np.bool_) ^ bool(first)
-        return np.repeat(vals, lengths)
+        if runs < len(_ALTERNATING):  # runs alternate, starting with the first value
+            vals = _ALTERNATING[first : first + runs]
+        else:
+            vals = (np.arange(runs) & 1).astype(np.bool_) ^ bool(first)
+        return vals.repeat(lengths)

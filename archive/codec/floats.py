@@ -152,6 +152,7 @@ class FloatIntegral(Encoding):
     codec_id = INTEGRAL
     name = "float-integral"
     kinds = frozenset({"float"})
+    replays = True  # its one int sub-column
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if not _nested_ok(depth) or _constant(values) or not _all_finite_within(values):
@@ -170,6 +171,7 @@ class FloatDecimal(Encoding):
     codec_id = DECIMAL
     name = "float-decimal"
     kinds = frozenset({"float"})
+    replays = True  # its one int sub-column
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         n = len(values)
@@ -200,6 +202,7 @@ class FloatBits(Encoding):
     codec_id = BITS
     name = "float-bits"
     kinds = frozenset({"float"})
+    replays = True  # its one int sub-column
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if not _nested_ok(depth):

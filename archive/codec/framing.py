@@ -83,34 +83,60 @@ class Reader:
         self._pos = pos + n
         return self._buf[pos : pos + n]
 
-    def _at(self, n: int) -> int:
-        """Position of the next ``n`` bytes (bounds-checked), which are then consumed."""
-        pos = self._pos
-        if n > self._end - pos:
-            raise self._short(n)
-        self._pos = pos + n
-        return pos
+    # The readers below repeat _take's bounds check inline: they run for every field of
+    # every (sub-)column decoded, and a method call costs as much as the check.
 
     def u8(self) -> int:
-        return self._buf[self._at(1)]
+        pos = self._pos
+        if pos >= self._end:
+            raise self._short(1)
+        self._pos = pos + 1
+        return self._buf[pos]
 
     def u32(self) -> int:
-        return _U32.unpack_from(self._buf, self._at(4))[0]
+        pos = self._pos
+        if pos + 4 > self._end:
+            raise self._short(4)
+        self._pos = pos + 4
+        return _U32.unpack_from(self._buf, pos)[0]
 
     def u64(self) -> int:
-        return _U64.unpack_from(self._buf, self._at(8))[0]
+        pos = self._pos
+        if pos + 8 > self._end:
+            raise self._short(8)
+        self._pos = pos + 8
+        return _U64.unpack_from(self._buf, pos)[0]
 
     def i64(self) -> int:
-        return _I64.unpack_from(self._buf, self._at(8))[0]
+        pos = self._pos
+        if pos + 8 > self._end:
+            raise self._short(8)
+        self._pos = pos + 8
+        return _I64.unpack_from(self._buf, pos)[0]
 
     def f64(self) -> float:
-        return _F64.unpack_from(self._buf, self._at(8))[0]
+        pos = self._pos
+        if pos + 8 > self._end:
+            raise self._short(8)
+        self._pos = pos + 8
+        return _F64.unpack_from(self._buf, pos)[0]
 
     def raw(self, n: int) -> memoryview:
         return self._take(n)
 
     def blob(self) -> memoryview:
-        return self._take(self.u32())
+        """A u32 length, then that many bytes."""
+        pos = self._pos
+        end = self._end
+        if pos + 4 > end:
+            raise self._short(4)
+        n = _U32.unpack_from(self._buf, pos)[0]
+        pos += 4
+        self._pos = pos
+        if n > end - pos:
+            raise self._short(n)
+        self._pos = pos + n
+        return self._buf[pos : pos + n]
 
     def array(self, dtype: np.dtype | str, count: int | None = None) -> np.ndarray:
         """Read a length-prefixed array of ``dtype``; ``count`` items when given (checked)."""

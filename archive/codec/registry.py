@@ -17,8 +17,9 @@ index column, a delta's residuals); they encode them with :func:`encode_values`,
 smallest candidate again, and decode them with :func:`decode_values`.
 
 Selection follows tree-buf: every candidate that applies encodes a *sample* of the column, the
-sample payload is compressed with a fast zstd level to estimate its final size, and candidates
-are tried on the whole column smallest-estimate first until one encodes.  A costly candidate
+sample payload is compressed with a fast zstd level to estimate its final size (unless only one
+candidate applies: there is nothing to rank), and candidates are tried on the whole column
+smallest-estimate first until one encodes.  A costly candidate
 (:attr:`Encoding.yields`: the log templates) is tried last, and not at all when another's
 sample body :meth:`~Encoding.settles` the column (a typed string encoding that typed every
 value: the template would only split those values into more columns).  A column encoded
@@ -156,12 +157,14 @@ Tree = tuple[int, list]
 
 
 class _Frame:
-    """Sub-column choices made under one encoding call, and the ones to replay there."""
+    """Sub-column choices made under one encoding call, and the ones to replay there;
+    ``given``: the call's encoding was given (see :func:`given_encoding`)."""
 
-    __slots__ = ("hints", "made")
+    __slots__ = ("given", "hints", "made")
 
-    def __init__(self, hints: list[Tree] | None) -> None:
+    def __init__(self, hints: list[Tree] | None, given: bool = False) -> None:
         self.hints = hints
+        self.given = given
         self.made: list[Tree] = []
 
     def hint(self) -> Tree | None:
@@ -203,16 +206,27 @@ def unplanned() -> Iterator[None]:
         _STACK.reset(token)
 
 
+def given_encoding() -> bool:
+    """Whether the encoding call under way (inside :func:`planned`) was given its encoding,
+    by the plan or as the only candidate, rather than trying it against others: a cheap
+    look that only spares selection a trial bound to fail (a typed string's probe) is then
+    not worth its cost.  False outside plans and in :func:`unplanned` sub-columns."""
+    stack = _STACK.get()
+    return bool(stack) and stack[-1].given  # type: ignore[index]
+
+
 def _trial(enc: Encoding, values: np.ndarray, kind: Kind, depth: int,
-           hints: list[Tree] | None = None) -> tuple[bytes | None, list[Tree] | None]:
-    """``enc``'s body of ``values`` and, when choices are being recorded, its sub-columns'."""
+           hints: list[Tree] | None = None, given: bool = False
+           ) -> tuple[bytes | None, list[Tree] | None]:
+    """``enc``'s body of ``values`` and, when choices are being recorded, its sub-columns'
+    (``given``: see :func:`given_encoding`)."""
     stack = _STACK.get()
     if stack is None:
         return enc.encode(values, kind, depth), None
     if not enc.replays:  # nothing below it would be replayed: no need to record it either
         with unplanned():
             return enc.encode(values, kind, depth), []
-    frame = _Frame(hints)
+    frame = _Frame(hints, given)
     stack.append(frame)
     try:
         return enc.encode(values, kind, depth), frame.made
@@ -268,19 +282,22 @@ def _score_all(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
     if not settled:
         for i in deferred:
             _add_trial(scored, i, candidates[i], sample, kind, depth)
+    if len(scored) > 1 and len(sample) > TINY:  # one candidate alone needs no estimate
+        compress = compressor(ESTIMATE_LEVEL).compress
+        scored = [(len(compress(t[3])),) + t[1:] for t in scored]
     scored.sort(key=lambda t: (t[0], t[1]))
     return scored
 
 
 def _add_trial(scored: list, i: int, enc: Encoding, sample: np.ndarray, kind: Kind,
                depth: int) -> bool:
-    """Append ``enc``'s estimate of ``sample`` (the ``i``-th candidate) to ``scored`` when it
-    applies; whether its body settles the sample."""
+    """Append ``enc``'s body of ``sample`` (the ``i``-th candidate), with its length for
+    estimate (see :func:`_score_all`), to ``scored`` when it applies; whether that body
+    settles the sample."""
     body, made = _trial(enc, sample, kind, depth)
     if body is None:
         return False
-    est = len(body) if len(sample) <= TINY else len(compressor(ESTIMATE_LEVEL).compress(body))
-    scored.append((est, i, enc, body, made))
+    scored.append((len(body), i, enc, body, made))
     return enc.settles(body)
 
 
@@ -321,7 +338,7 @@ def encode_values(
     if hint is not None and hint[0] in _BY_ID and (only is None or hint[0] in only):
         enc = _BY_ID[hint[0]]
         if kind in enc.kinds:
-            body, made = _trial(enc, values, kind, depth, hint[1])
+            body, made = _trial(enc, values, kind, depth, hint[1], given=True)
             if body is not None:
                 return _chosen(parent, enc, body, made)
     if only is None and len(values) <= FEW:
@@ -332,7 +349,7 @@ def encode_values(
     if not candidates:
         raise ValueError(f"no encoding registered for kind {kind!r} (only={only})")
     if len(candidates) == 1:  # nothing to choose: no sample, no estimate
-        body, made = _trial(candidates[0], values, kind, depth)
+        body, made = _trial(candidates[0], values, kind, depth, given=True)
         if body is not None:
             return _chosen(parent, candidates[0], body, made)
         raise ValueError(f"no encoding of kind {kind!r} applies to these values (only={only})")
@@ -378,11 +395,13 @@ def _decode(kind: Kind, payload: bytes | memoryview, count: int, depth: int, laz
     if depth > MAX_DEPTH:
         raise CorruptChunkError(f"sub-columns nested deeper than {MAX_DEPTH}")
     r = Reader(payload)
-    enc = get(r.u8())
+    enc = _BY_ID.get(r.u8())
+    if enc is None:
+        raise CorruptChunkError(f"unknown encoding id {payload[0]}")
     if kind not in enc.kinds:
         raise CorruptChunkError(f"encoding {enc.name} (id {enc.codec_id}) cannot hold {kind} values")
     try:
-        out = (enc.decode_lazy if lazy else enc.decode)(r, count, kind, depth)
+        out = enc.decode_lazy(r, count, kind, depth) if lazy else enc.decode(r, count, kind, depth)
     except CorruptChunkError:
         raise
     except (ValueError, TypeError, IndexError, OverflowError, UnicodeDecodeError, MemoryError) as e:

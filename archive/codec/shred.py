@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 from itertools import chain
+from operator import itemgetter
 from typing import Any, Final, Iterable, Sequence
 
 import numpy as np
@@ -229,37 +230,74 @@ class Shredder:
             if items:
                 self._node(path + (ITEM,), items, out, depth + 1)
         else:
-            self._dicts(path, values, out, depth)
+            self._dicts(path, values, out, depth, exact)
 
-    def _dicts(self, path: Path, dicts: list, out: dict[ColumnId, list], depth: int) -> None:
-        known = self.shapes.by_node.get(path, {})
-        sids = []
-        keysets: dict[tuple[str, ...], int] = {}
-        for d in dicts:
-            keys = tuple(d)
-            sid = known.get(keys)
-            if sid is None:
-                bad = [k for k in keys if type(k) is not str]
-                if bad:
-                    raise TypeError(
-                        f"dict keys must be str: found {type(bad[0]).__name__} key {bad[0]!r} "
-                        f"at {path_str(path)}"
-                    )
-                sid = self.shapes.add(path, keys)
-                known = self.shapes.by_node[path]
-            sids.append(sid)
-            keysets[keys] = sid
+    def _dicts(self, path: Path, dicts: list, out: dict[ColumnId, list], depth: int,
+               exact: bool) -> None:
+        """Store dicts: their shape ids, then each key's values (node + key) in record order,
+        for the dicts that hold the key.  ``exact``: all are plain ``dict`` (no subclass), whose
+        values can be read in key order without ``__getitem__``."""
+        if not exact:  # subclasses: their keys as iterated, their values as __getitem__ gives
+            dicts = [d if type(d) is dict else {k: d[k] for k in d} for d in dicts]
+        sids = self._shape_ids(path, dicts)
         out[(path, "shape")] = sids
-        if len(keysets) == 1:
-            (keys,) = keysets
-            for k in keys:
-                self._node(path + (k,), [d[k] for d in dicts], out, depth + 1)
+        distinct = dict.fromkeys(sids)  # in order of first sight
+        if len(distinct) <= _FEW_SHAPES:  # each shape's keys from its first dict
+            shapes = {sid: tuple(dicts[sids.index(sid)]) for sid in distinct}
+        else:
+            shapes = {}
+            for sid, d in zip(sids, dicts):
+                if sid not in shapes:
+                    shapes[sid] = tuple(d)
+        if len(shapes) == 1:  # one shape: the values of every dict line up, key by key
+            (keys,) = shapes.values()
+            for k, vals in zip(keys, zip(*map(dict.values, dicts))):
+                self._node(path + (k,), list(vals), out, depth + 1)
             return
-        seen: dict[str, None] = {}
-        for keys in keysets:
-            seen.update(dict.fromkeys(keys))
-        for k in seen:
-            self._node(path + (k,), [d[k] for d in dicts if k in d], out, depth + 1)
+        present = len(dicts)
+        keys_seen: dict[str, int] = {}  # every key, in order of first sight: how many hold it
+        for keys in shapes.values():
+            keys_seen.update(dict.fromkeys(keys, 0))
+        if len(shapes) <= _FEW_SHAPES:
+            for sid, keys in shapes.items():
+                n = sids.count(sid)
+                for k in keys:
+                    keys_seen[k] += n
+        for k, holders in keys_seen.items():
+            if holders == present:  # in every dict: one lookup each
+                vals = list(map(itemgetter(k), dicts))
+            else:
+                vals = [d[k] for d in dicts if k in d]
+            self._node(path + (k,), vals, out, depth + 1)
+
+    def _shape_ids(self, path: Path, dicts: list[dict]) -> list[int]:
+        """The shape id of each dict at ``path``, registering the new shapes in order.  (Key
+        tuples are made and dropped one at a time: holding thousands would wake the cyclic
+        garbage collector, which then walks every live record.)"""
+        known = self.shapes.by_node.get(path)
+        sids = list(map(known.get, map(tuple, dicts))) if known else [None] * len(dicts)
+        if None not in sids:
+            return sids  # type: ignore[return-value]
+        for i, d in enumerate(dicts):
+            if sids[i] is None:
+                keys = tuple(d)
+                sid = None if known is None else known.get(keys)  # new earlier in this batch?
+                if sid is None:
+                    bad = [k for k in keys if type(k) is not str]
+                    if bad:
+                        raise TypeError(
+                            f"dict keys must be str: found {type(bad[0]).__name__} key "
+                            f"{bad[0]!r} at {path_str(path)}"
+                        )
+                    sid = self.shapes.add(path, keys)
+                    known = self.shapes.by_node[path]
+                sids[i] = sid
+        return sids  # type: ignore[return-value]
+
+
+#: Dicts of at most this many shapes in a batch have the keys held by all of them read with
+#: one lookup each (counting holders per shape); more shapes test every key in every dict.
+_FEW_SHAPES: Final = 16
 
 
 def to_array(slot: str, values: Iterable) -> np.ndarray:
@@ -270,8 +308,24 @@ def to_array(slot: str, values: Iterable) -> np.ndarray:
         arr = np.empty(len(vals), dtype=object)
         arr[:] = vals
         return arr
+    n = len(vals)
+    if kind != "float" and n and _constant(vals):
+        # ints and bools compare equal only when equal in value (floats do not: -0.0, nan):
+        # a filled array is the same, ~30x faster than converting each (tag columns)
+        return np.full(n, vals[0], dtype=_NUMERIC[kind])
     # fromiter: a third faster than asarray on a list (measured), and the same conversions
-    return np.fromiter(vals, dtype=_NUMERIC[kind], count=len(vals))
+    return np.fromiter(vals, dtype=_NUMERIC[kind], count=n)
+
+
+def _constant(vals: list) -> bool:
+    """Whether every item of a non-empty list equals the first (a cheap look at the head
+    first: ``list.count`` costs ~1 ns an item when they are the same object, ~7 otherwise)."""
+    first = vals[0]
+    head = vals[:_HEAD]
+    return head.count(first) == len(head) and vals.count(first) == len(vals)
+
+
+_HEAD: Final = 64
 
 
 _NUMERIC: Final = {"int": np.dtype(np.int64), "float": np.dtype(np.float64),

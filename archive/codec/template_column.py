@@ -11,6 +11,7 @@ once and formats template by template.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,36 @@ Source = tuple[int, "int | np.ndarray"]
 #: Per template: ``(format, sources)`` (one source per ``%`` argument group, in order), or
 #: ``(line, None)`` when the template has no placeholder (the format is the line itself).
 Form = tuple[Any, "list[Source] | None"]
+
+
+class TemplateLines:
+    """``lines(t)``: the positions of template ``t``'s lines, increasing (an int64 array).
+
+    The first :attr:`FEW` templates asked get one scan of the ids each (a point read needs
+    one or two); after that the lines are sorted by template once (stable) and every
+    template's are a slice of that order (a full decode asks for all of them)."""
+
+    __slots__ = ("_asked", "_counts", "_sorted", "_tids")
+    FEW = 8
+
+    def __init__(self, tids: np.ndarray, counts: list[int]) -> None:
+        self._tids = tids
+        self._counts = counts
+        self._asked = 0
+        #: (lines in template order, where each template's start), set at once: threads
+        #: reading one column may race to build it, never see half of it.
+        self._sorted: tuple[np.ndarray, list[int]] | None = None
+
+    def __call__(self, t: int) -> np.ndarray:
+        done = self._sorted
+        if done is None:
+            self._asked += 1
+            if self._asked <= self.FEW:
+                return np.flatnonzero(self._tids == t)
+            done = self._sorted = (np.argsort(self._tids, kind="stable"),
+                                   [0, *accumulate(self._counts)])
+        order, starts = done
+        return order[starts[t] : starts[t] + self._counts[t]]
 
 
 class TemplateColumn(LazyColumn):
@@ -65,11 +96,16 @@ class TemplateColumn(LazyColumn):
         return fmt % tuple(args)
 
     def _decode_all(self) -> np.ndarray:
+        counts = self._counts.tolist()
+        live = [t for t, c in enumerate(counts) if c]
+        if len(live) == 1 and self._get(live[0])[1] is None:  # one line, repeated
+            out = np.empty(self._n, dtype=object)
+            out.fill(self._get(live[0])[0])
+            return out
         lists = [[np.asarray(col).tolist() for col in cols] for cols in self._columns]
         lines: list = []  # template after template, each in line order
-        for t, c in enumerate(self._counts.tolist()):
-            if not c:
-                continue
+        for t in live:
+            c = counts[t]
             fmt, sources = self._get(t)
             if sources is None:
                 lines.extend([fmt] * c)
@@ -81,6 +117,8 @@ class TemplateColumn(LazyColumn):
                 else:
                     args.extend([np.asarray(col)[base].tolist() for col in self._columns[ci]])
             lines.extend(map(fmt.__mod__, zip(*args)))
+        if len(live) == 1:  # every row is a line of this template: already in row order
+            return objects(lines, self._n)
         out = np.empty(self._n, dtype=object)
         out[np.argsort(self._tids, kind="stable")] = objects(lines, self._n)
         return out

