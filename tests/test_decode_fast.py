@@ -4,7 +4,7 @@
   of the same reads, over truncated buffers;
 * :func:`~archive.codec.bitpack.unpack_bits`: every width against a pure-Python model of the
   byte/bit planes, and wrong sizes refused;
-* :func:`~archive.codec.ints.check_run_lengths` and :func:`~archive.codec.strings.check_lengths`:
+* :func:`~archive.codec.int_checks.check_run_lengths` and :func:`~archive.codec.strings.check_lengths`:
   their checks (Python ints for a few values, one unsigned pass for many) against the rule;
 * :mod:`~archive.codec.time_layout` rendering: the per-day date table and the ``uint32``
   fields against the scalar renderer (``time_scalar.render_one``) and ``datetime``;
@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from archive.codec.bitpack import pack_bits, packed_size, unpack_bits
 from archive.codec.framing import Reader
-from archive.codec.ints import check_run_lengths
+from archive.codec.int_checks import check_run_lengths
 from archive.codec.registry import decode_values, decode_values_lazy, encode_values
 from archive.codec.strings import PLAIN, check_lengths
 from archive.codec.template_column import TemplateColumn, TemplateLines

@@ -10,7 +10,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.codec import bools, floats, floats_stride, ints
+from archive.codec import bools, floats, floats_stride, int_checks, ints
 from archive.codec.chunk import decode_chunk, encode_chunk
 from archive.codec.registry import MAX_DEPTH, decode_values, encode_values, registered
 
@@ -136,7 +136,7 @@ def same(kind: str, a: np.ndarray, b: np.ndarray) -> bool:
 
 def may_decline(kind: str, cid: int, v: np.ndarray) -> bool:
     """Whether encoding ``cid`` is allowed to return None for ``v`` (its documented rules)."""
-    const = ints.is_constant(v.view(np.uint64) if kind == "float" else v)
+    const = int_checks.is_constant(v.view(np.uint64) if kind == "float" else v)
     if kind == "int":
         if cid == ints.FOR:
             return False
@@ -146,7 +146,7 @@ def may_decline(kind: str, cid: int, v: np.ndarray) -> bool:
             lo, hi = (int(v.min()), int(v.max())) if len(v) else (0, 0)
             return not (-(2**31) <= lo and hi < 2**31 or 0 <= lo and hi < 2**32)
         if cid == ints.RLE:
-            return 2 * len(ints.run_starts(v)) > len(v) + 1
+            return 2 * len(int_checks.run_starts(v)) > len(v) + 1
         if cid == ints.DICT:
             return len(v) > 0 and len(np.unique(v)) > max(1, len(v) // ints.DICT_RATIO)
         return False
@@ -156,7 +156,7 @@ def may_decline(kind: str, cid: int, v: np.ndarray) -> bool:
         return const or cid in (floats.INTEGRAL, floats.DECIMAL)
     if cid == bools.PACKED:
         return const
-    return len(ints.run_starts(v)) > 1 and bools.RLE_RATIO * len(ints.run_starts(v)) > len(v)
+    return len(int_checks.run_starts(v)) > 1 and bools.RLE_RATIO * len(int_checks.run_starts(v)) > len(v)
 
 
 def forced_round_trip(kind: str, cid: int, v: np.ndarray) -> bytes | None:

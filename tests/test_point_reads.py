@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 import archive
 from archive.codec.assemble import GroupReader, projection_tree
-from archive.codec.ints import below, pack_bits, unpack_bits
+from archive.codec.bitpack import pack_bits, unpack_bits
+from archive.codec.int_checks import below
 from archive.codec.lazy import LazyColumn, concat
 from archive.codec.registry import decode_values, decode_values_lazy, encode_values
 from archive.codec.shred import ITEM, Shredder

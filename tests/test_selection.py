@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.codec import ints, registry
+from archive.codec import ints, plans, registry
 from archive.codec import templates as tpl  # the package registers every encoding
 from archive.codec.chunk import ChunkEncoder, decode_chunk
 from archive.codec.logparse import STR_OPS, mine
@@ -233,10 +233,10 @@ kinds = st.sampled_from(["int", "float", "bool", "str"])
 @given(kinds, st.integers(0, 2**32 - 1), st.integers(0, 3000))
 def test_replaying_a_recorded_plan_gives_the_same_bytes(kind, seed, n):
     values = column(kind, seed, n)
-    with registry.planned(None) as made:
+    with plans.planned(None) as made:
         first = encode_values(kind, values)
     assert len(made) == 1 and made[0][0] == first[0]
-    with registry.planned(made[0]) as again:
+    with plans.planned(made[0]) as again:
         assert encode_values(kind, values) == first
     assert again == made
 
@@ -251,12 +251,12 @@ def test_any_plan_round_trips(kind, seed, n, plan):
     """A plan is only a hint: whatever its ids (other kinds, unknown, nonsense shapes), the
     payload decodes to the values, and the tree reported is the one actually used."""
     values = column(kind, seed, n)
-    with registry.planned(plan) as made:
+    with plans.planned(plan) as made:
         payload = encode_values(kind, values)
     assert made[0][0] == payload[0]
     out = decode_values(kind, payload, n)
     assert out.tobytes() == values.tobytes() if kind != "str" else out.tolist() == values.tolist()
-    with registry.planned(made[0]):
+    with plans.planned(made[0]):
         assert encode_values(kind, values) == payload
 
 
@@ -264,17 +264,17 @@ def test_plans_keep_only_sub_columns_of_a_fixed_layout():
     """Sub-columns that come and go with the values (a template's variable columns, a typed
     string's exceptions) are neither recorded nor replayed, so they never shift the places of
     the others; a template's ids column, always there, is."""
-    with registry.planned(None) as made:
+    with plans.planned(None) as made:
         payload = encode_values("str", arr(log_lines(600, seed=5)), only=(tpl.TEMPLATE,))
     assert len(made) == 1 and made[0][0] == tpl.TEMPLATE
     assert len(made[0][1]) == 1  # the ids only, not the variable columns
-    with registry.planned(made[0]) as again:  # replaying it gives the same bytes
+    with plans.planned(made[0]) as again:  # replaying it gives the same bytes
         assert encode_values("str", arr(log_lines(600, seed=5)), only=(tpl.TEMPLATE,)) == payload
     assert again == made
     times = [f"2024-01-02T03:04:{s:02d}Z" for s in range(60)] * 20
     trees = []
     for col in (times, times[:-3] + ["n/a", "-", "?"]):  # without, then with exceptions
-        with registry.planned(None) as made:
+        with plans.planned(None) as made:
             payload = encode_values("str", arr(col), only=(128,))  # str-time
         assert decode_values("str", payload, len(col)).tolist() == col
         trees.append(made[0])
@@ -322,9 +322,9 @@ def test_nested_int_columns_skip_plain_only_where_narrow_applies(vals, only):
 def test_single_sub_column_encodings_record_and_replay_it(kind, values):
     """bool-rle and the float encodings over one int column record that column's choice, and
     replaying the plan gives the same bytes."""
-    with registry.planned(None) as made:
+    with plans.planned(None) as made:
         first = encode_values(kind, values)
     assert len(made) == 1 and len(made[0][1]) == 1
-    with registry.planned(made[0]) as again:
+    with plans.planned(made[0]) as again:
         assert encode_values(kind, values) == first
     assert again == made

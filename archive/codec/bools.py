@@ -16,13 +16,8 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.ints import (
-    check_run_lengths,
-    check_runs,
-    encode_int_sub,
-    is_constant,
-    run_starts,
-)
+from archive.codec.int_checks import check_run_lengths, check_runs, is_constant, run_starts
+from archive.codec.ints import encode_int_sub
 from archive.codec.registry import MAX_DEPTH, Encoding, Kind, decode_values, register
 from archive.errors import CorruptChunkError
 

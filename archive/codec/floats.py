@@ -28,7 +28,8 @@ from typing import Final
 import numpy as np
 
 from archive.codec.framing import Reader
-from archive.codec.ints import encode_int_sub, is_constant
+from archive.codec.int_checks import is_constant
+from archive.codec.ints import encode_int_sub
 from archive.codec.registry import MAX_DEPTH, Encoding, Kind, decode_values, register
 from archive.errors import CorruptChunkError
 

@@ -30,7 +30,7 @@ the work of selection by sampling.
 Decoders never trust a size they have not checked against ``count`` or the bytes left, and
 the ones that can expand a few bytes into many values (a constant, runs, dictionary indices)
 also refuse a ``count`` past the chunk limit.  Long constant columns are left to int-for at
-width 0 (every other encoding declines them, see :data:`CONSTANT_MIN`).
+width 0 (every other encoding declines them, see :data:`~archive.codec.int_checks.CONSTANT_MIN`).
 """
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ from typing import ClassVar, Final
 import numpy as np
 
 from archive.codec.bitpack import pack_bits, packed_size, unpack_bits
-from archive.codec.chunk import MAX_ITEMS as _MAX_ITEMS
 from archive.codec.framing import Reader, Writer
+from archive.codec.int_checks import (
+    below, check_count, check_run_lengths, check_runs, is_constant, run_starts,
+)
 from archive.codec.registry import (
     TINY,
     Encoding,
@@ -74,14 +76,6 @@ _DICT_INDICES: Final = (PLAIN, NARROW, FOR, RLE)
 
 _MASK64: Final = (1 << 64) - 1
 _I8: Final = np.dtype("<i8")
-#: The reductions decoders check sizes with, called directly (arrays are small: the method
-#: wrappers cost as much as the work).
-_MAX: Final = np.maximum.reduce
-_SUM: Final = np.add.reduce
-#: Run lengths up to this many are checked as Python ints (measured faster below ~64).
-_FEW_RUNS: Final = 48
-
-
 # --------------------------------------------------------------------------- shared helpers
 
 
@@ -132,68 +126,6 @@ def _put_sub(w: Writer, values: np.ndarray, depth: int, only: tuple[int, ...] | 
 def decode_int_sub(r: Reader, count: int, depth: int) -> np.ndarray:
     """The int sub-column (a blob) of an encoding at ``depth``: exactly ``count`` values."""
     return decode_values("int", r.blob(), count, depth + 1)
-
-
-def check_count(count: int) -> None:
-    """Decoders that can expand a few bytes into ``count`` values (constants, runs, dictionary
-    indices) refuse counts past the chunk format's limit, whoever the caller is."""
-    if count > _MAX_ITEMS:
-        raise CorruptChunkError(f"{count} values exceed the limit of {_MAX_ITEMS}")
-
-
-def check_run_lengths(lengths: np.ndarray, count: int) -> None:
-    """Run lengths must each be 1..count and sum to exactly ``count`` (before any np.repeat)."""
-    if len(lengths) == 0:
-        if count:
-            raise CorruptChunkError(f"no runs for {count} values")
-        return
-    if len(lengths) <= _FEW_RUNS:  # Python ints: cheaper than numpy's calls on a few values
-        items = lengths.tolist()
-        if min(items) < 1:  # then each is at most count when they sum to it (no wrap-around)
-            raise CorruptChunkError(f"run length outside 1..{count}")
-        total = sum(items)
-    else:
-        if int(_MAX((lengths - 1).view(np.uint64))) >= count:  # 0 and negatives wrap to huge
-            raise CorruptChunkError(f"run length outside 1..{count}")
-        total = int(_SUM(lengths))  # no overflow: each length is at most count
-    if total != count:
-        raise CorruptChunkError(f"run lengths sum to {total}, expected {count}")
-
-
-def check_runs(runs: int, count: int) -> None:
-    """A declared number of runs (or dictionary entries) must be 1..count, or 0 iff count is 0."""
-    check_count(count)
-    if runs > count or (runs == 0) != (count == 0):
-        raise CorruptChunkError(f"{runs} runs/entries declared for {count} values")
-
-
-#: Columns of at least this many equal values are left to the constant-friendly encoding of
-#: their kind (int-for at width 0, float-bits, bool-rle): every other encoding declines them,
-#: since zstd-estimated sizes of tiny bodies cannot tell a 10-byte payload from a megabyte one.
-CONSTANT_MIN: Final = 16
-
-
-def is_constant(values: np.ndarray) -> bool:
-    """At least :data:`CONSTANT_MIN` values, all equal (compare bit patterns for floats)."""
-    return (
-        len(values) >= CONSTANT_MIN
-        and values[0] == values[-1]
-        and not bool((values != values[0]).any())
-    )
-
-
-def run_starts(values: np.ndarray) -> np.ndarray:
-    """Indices where a new run starts (always includes 0 for a non-empty array)."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.intp)
-    change = np.flatnonzero(values[1:] != values[:-1]) + 1
-    return np.concatenate((np.zeros(1, dtype=change.dtype), change))
-
-
-def below(idx: np.ndarray, k: int) -> bool:
-    """Whether every int64 of ``idx`` is in 0..k-1 (one pass: a negative one reads as a huge
-    unsigned one)."""
-    return not len(idx) or int(_MAX(idx.view(np.uint64))) < k
 
 
 def _u64(v: np.ndarray) -> np.ndarray:

@@ -23,14 +23,13 @@ smallest-estimate first until one encodes.  A costly candidate
 (:attr:`Encoding.yields`: the log templates) is tried last, and not at all when another's
 sample body :meth:`~Encoding.settles` the column (a typed string encoding that typed every
 value: the template would only split those values into more columns).  A column encoded
-chunk after chunk (the writer) can skip most of that work: :func:`planned` records the choices
+chunk after chunk (the writer) can skip most of that work: :func:`~archive.codec.plans.planned` records the choices
 made for a chunk, sub-columns included, and replays them on the next one.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import ClassVar, Final, Literal, TypeVar, cast
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from archive.codec.framing import Reader
 from archive.codec.lazy import Column
+from archive.codec.plans import STACK, Frame, Tree, unplanned
 from archive.codec.zstd_contexts import compressor
 from archive.errors import CorruptChunkError
 
@@ -152,81 +152,18 @@ def _sample(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values[s : s + _SAMPLE_SLICE_LEN] for s in starts])
 
 
-#: The choices of one selection: (codec id, the trees of its sub-columns in encoding order).
-Tree = tuple[int, list]
-
-
-class _Frame:
-    """Sub-column choices made under one encoding call, and the ones to replay there;
-    ``given``: the call's encoding was given (see :func:`given_encoding`)."""
-
-    __slots__ = ("given", "hints", "made")
-
-    def __init__(self, hints: list[Tree] | None, given: bool = False) -> None:
-        self.hints = hints
-        self.given = given
-        self.made: list[Tree] = []
-
-    def hint(self) -> Tree | None:
-        i = len(self.made)
-        return self.hints[i] if self.hints is not None and i < len(self.hints) else None
-
-
-#: The frames of the encoding calls under way inside :func:`planned` (innermost last).
-_STACK: ContextVar[list[_Frame] | None] = ContextVar("archive_selection_stack", default=None)
-
-
-@contextmanager
-def planned(plan: Tree | None) -> Iterator[list[Tree]]:
-    """Record, and with ``plan`` replay, the choices of the :func:`encode_values` call made
-    inside (one column's encoding, e.g. by a ``ChunkEncoder``).
-
-    Yields a list that holds, after that call, the choice tree actually used.  With a plan
-    (the tree of an earlier chunk of the column), every sub-column is first encoded with the
-    encoding chosen at the same place of the tree, skipping its selection; where that
-    encoding no longer applies, or the place does not exist, selection runs as usual.  Any
-    applicable encoding decodes, so replaying only changes sizes, never round trips; the bytes
-    depend only on the values and the plan (deterministic)."""
-    root = _Frame(None if plan is None else [plan])
-    token = _STACK.set([root])
-    try:
-        yield root.made
-    finally:
-        _STACK.reset(token)
-
-
-@contextmanager
-def unplanned() -> Iterator[None]:
-    """Encode sub-columns outside any plan: neither replayed nor recorded (for sub-columns
-    an encoding makes only for some values, which would shift the places of the others)."""
-    token = _STACK.set(None)
-    try:
-        yield
-    finally:
-        _STACK.reset(token)
-
-
-def given_encoding() -> bool:
-    """Whether the encoding call under way (inside :func:`planned`) was given its encoding,
-    by the plan or as the only candidate, rather than trying it against others: a cheap
-    look that only spares selection a trial bound to fail (a typed string's probe) is then
-    not worth its cost.  False outside plans and in :func:`unplanned` sub-columns."""
-    stack = _STACK.get()
-    return bool(stack) and stack[-1].given  # type: ignore[index]
-
-
 def _trial(enc: Encoding, values: np.ndarray, kind: Kind, depth: int,
            hints: list[Tree] | None = None, given: bool = False
            ) -> tuple[bytes | None, list[Tree] | None]:
     """``enc``'s body of ``values`` and, when choices are being recorded, its sub-columns'
-    (``given``: see :func:`given_encoding`)."""
-    stack = _STACK.get()
+    (``given``: see :func:`~archive.codec.plans.given_encoding`)."""
+    stack = STACK.get()
     if stack is None:
         return enc.encode(values, kind, depth), None
     if not enc.replays:  # nothing below it would be replayed: no need to record it either
         with unplanned():
             return enc.encode(values, kind, depth), []
-    frame = _Frame(hints, given)
+    frame = Frame(hints, given)
     stack.append(frame)
     try:
         return enc.encode(values, kind, depth), frame.made
@@ -332,7 +269,7 @@ def encode_values(
     if depth > MAX_DEPTH:
         raise ValueError(f"sub-column nesting deeper than {MAX_DEPTH}")
     values = np.asarray(values, dtype=DTYPES[kind])
-    stack = _STACK.get()
+    stack = STACK.get()
     parent = None if stack is None else stack[-1]
     hint = None if parent is None else parent.hint()
     if hint is not None and hint[0] in _BY_ID and (only is None or hint[0] in only):
@@ -371,7 +308,7 @@ def encode_values(
     raise ValueError(f"no encoding of kind {kind!r} applies to these values (only={only})")
 
 
-def _chosen(parent: _Frame | None, enc: Encoding, body: bytes, made: list[Tree] | None) -> bytes:
+def _chosen(parent: Frame | None, enc: Encoding, body: bytes, made: list[Tree] | None) -> bytes:
     """The payload of the chosen encoding; the choice is recorded in ``parent`` if any."""
     if parent is not None:
         parent.made.append((enc.codec_id, made or []))

@@ -31,7 +31,8 @@ from typing import Any, Final
 import numpy as np
 
 from archive.codec.framing import Reader, Writer
-from archive.codec.ints import below, decode_int_sub, encode_int_sub, leaves_of
+from archive.codec.int_checks import below
+from archive.codec.ints import decode_int_sub, encode_int_sub, leaves_of
 from archive.codec.lazy import Column, LazyColumn, objects
 from archive.codec.registry import (
     Encoding,

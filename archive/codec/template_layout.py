@@ -14,7 +14,7 @@ from typing import Final, NamedTuple
 import numpy as np
 
 from archive.codec.framing import Reader
-from archive.codec.ints import below
+from archive.codec.int_checks import below
 from archive.codec.logparse import PH_REF, Ops, ops_for
 from archive.codec.registry import Kind, decode_values
 from archive.codec.template_text import ParsedTemplate, parsed_template

@@ -94,10 +94,9 @@ from archive.codec.registry import (
     decode_values,
     decode_values_lazy,
     encode_values,
-    given_encoding,
     register,
-    unplanned,
 )
+from archive.codec.plans import given_encoding, unplanned
 from archive.codec.template_column import Form, Source, TemplateColumn, TemplateLines
 from archive.codec.template_layout import (
     FLAG_BYTES,

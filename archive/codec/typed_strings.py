@@ -48,7 +48,8 @@ import numpy as np
 from archive.codec.framing import Reader, Writer
 from archive.codec.ints import decode_int_sub, encode_int_sub
 from archive.codec.lazy import Column, TypedColumn
-from archive.codec.registry import Encoding, Kind, given_encoding, register, shared, unplanned
+from archive.codec.plans import given_encoding, unplanned
+from archive.codec.registry import Encoding, Kind, register, shared
 from archive.codec.strings import (
     CONST,
     DICT,

@@ -26,7 +26,8 @@ import numpy as np
 
 from archive.codec import chunk as _chunk
 from archive.codec.chunk import ChunkEncoder, EncodedChunk
-from archive.codec.registry import Kind, Tree, planned
+from archive.codec.plans import Tree, planned
+from archive.codec.registry import Kind
 from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
 from archive.codec.zdict import DictTrainer
 from archive.engine.settings import Settings
@@ -79,7 +80,7 @@ def chunk_pieces(kind: str, values: np.ndarray, settings: Settings,
 
 
 #: Per column: (codec id of its last selection, chunks encoded with it since, the choice tree
-#: of the chunk encoded last (see :func:`archive.codec.registry.planned`), chunks until the
+#: of the chunk encoded last (see :func:`archive.codec.plans.planned`), chunks until the
 #: next selection).
 Choice = tuple[int, int, Tree | None, int]
 
