@@ -83,20 +83,28 @@ def _typed(view: View, col: int, parts: list) -> np.ndarray:
 
 def decode_uniform(view: View, cols: np.ndarray, groups: list[int], threads: int) -> list[np.ndarray]:
     """The values of uniform groups: ``cols[g]`` (a column id, see :func:`uniform_columns`)
-    of each group ``g`` in ``groups``, all their chunks decoded in one batch."""
+    of each group ``g`` in ``groups``, all their chunks decoded in one batch.
+
+    The chunks are picked per column from its references over all groups
+    (:meth:`View.col_refs`, group then part order), not group by group."""
+    want = np.asarray(groups, dtype=np.int64)
+    col_of = cols[want] if len(want) else np.zeros(0, dtype=np.int64)
     batch: list = []
-    spans: list[tuple[int, int]] = []
-    for g in groups:
-        col = int(cols[g])
+    spans: dict[int, tuple[int, int]] = {}  # group -> its chunks' span in the batch
+    for col in np.unique(col_of).tolist():
         gs, refs = view.col_refs(col)
-        a, b = np.searchsorted(gs, [g, g + 1]).tolist()
+        pick = np.flatnonzero(np.isin(gs, want[col_of == col]))
         kind = SLOT_KIND[view.columns[col][1]]
-        spans.append((len(batch), len(batch) + b - a))
-        batch.extend((refs[i], kind) for i in range(a, b))
+        picked_groups = gs[pick]
+        starts = np.flatnonzero(np.r_[True, picked_groups[1:] != picked_groups[:-1]])
+        bounds = (starts + len(batch)).tolist() + [len(batch) + len(pick)]
+        spans.update(zip(picked_groups[starts].tolist(), zip(bounds, bounds[1:])))
+        batch.extend(zip(refs[pick], [kind] * len(pick)))
     decoded = chunkio.decode_refs(view, batch, threads)
     out = []
-    for g, (a, b) in zip(groups, spans):
-        vals = _typed(view, int(cols[g]), decoded[a:b])
+    for g in groups:
+        a, b = spans.get(g, (0, 0))
+        vals = _typed(view, int(cols[g]), decoded[a:b]) if b > a else np.zeros(0)
         if len(vals) != int(view.group_rows[g]):  # the references' counts were checked
             raise CorruptChunkError(f"group {g} holds {len(vals)} values of a column, "
                                     f"not its {int(view.group_rows[g])} rows")

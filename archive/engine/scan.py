@@ -198,6 +198,10 @@ def column(ar: Archive, path: str | tuple) -> np.ndarray:
     p = parse_path(path)
     view = ar._view
     uniform = uniform_columns(view, p)
+    if (len(uniform) and bool((uniform >= 0).all()) and not len(view.dead) and not view.redirect
+            and not (ar._writer is not None and ar._writer.p.rows)):
+        # every row live, in place and holding the path with one type: one batch, no groups
+        return _joined(decode_uniform(view, uniform, list(range(len(uniform))), ar.threads))
     moved_all = moved_slots(view)
     # Per group: its live rows and either its values (done) or None (uniform: decode below).
     plan: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
@@ -217,9 +221,13 @@ def column(ar: Archive, path: str | tuple) -> np.ndarray:
         plan.append((g, first, live, arr))
     todo = [g for g, _, _, arr in plan if arr is None]
     decoded = dict(zip(todo, decode_uniform(view, uniform, todo, ar.threads)))
-    parts = [arr if arr is not None else
-             (decoded[g] if len(live) == len(decoded[g]) else decoded[g][live - first])
-             for g, first, live, arr in plan]
+    return _joined([arr if arr is not None else
+                    (decoded[g] if len(live) == len(decoded[g]) else decoded[g][live - first])
+                    for g, first, live, arr in plan])
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The groups' values as one array: typed when every part has the same typed dtype."""
     if not parts:
         return np.empty(0, dtype=object)
     if all(a.dtype != object for a in parts) and len({a.dtype for a in parts}) == 1:
