@@ -147,30 +147,20 @@ def _lengths(draw, lo: int) -> tuple[list[int], int]:
     return items, max(total, 0)
 
 
+@pytest.mark.parametrize("check, least", [(check_run_lengths, 1), (check_lengths, 0)],
+                         ids=["run lengths", "value lengths"])
 @settings(max_examples=300)
 @given(case=_lengths(-2))
-def test_run_length_check_matches_rule(case):
-    lengths, count = case
-    ok = all(1 <= x <= count for x in lengths) and sum(lengths) == count
+def test_length_checks_match_their_rule(check, least, case):
+    """Run lengths are each 1..count, value lengths 0..total; both sum to exactly it."""
+    lengths, total = case
+    ok = all(least <= x <= total for x in lengths) and sum(lengths) == total
     a = np.array(lengths, dtype=np.int64)
     if ok:
-        check_run_lengths(a, count)
+        check(a, total)
     else:
         with pytest.raises(CorruptChunkError):
-            check_run_lengths(a, count)
-
-
-@settings(max_examples=300)
-@given(case=_lengths(-2))
-def test_value_length_check_matches_rule(case):
-    lens, total = case
-    ok = all(0 <= x <= total for x in lens) and sum(lens) == total
-    a = np.array(lens, dtype=np.int64)
-    if ok:
-        check_lengths(a, total)
-    else:
-        with pytest.raises(CorruptChunkError):
-            check_lengths(a, total)
+            check(a, total)
 
 
 # ------------------------------------------------------------------------------- timestamps
