@@ -9,6 +9,7 @@ from archive.errors import (
     CorruptIndexError,
     KeyExistsError,
     QuerySyntaxError,
+    ReadersFullError,
     ReadOnlyError,
     StorageError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "CorruptIndexError",
     "KeyExistsError",
     "QuerySyntaxError",
+    "ReadersFullError",
     "ReadOnlyError",
     "StorageError",
 ]

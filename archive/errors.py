@@ -46,6 +46,10 @@ class ArchiveLockedError(ArchiveError):
     """Another writer holds the archive's write lock."""
 
 
+class ReadersFullError(ArchiveError):
+    """Every reader slot of the archive's index is taken: too many open handles at once."""
+
+
 class ReadOnlyError(ArchiveError):
     """A write was attempted through a handle opened with ``mode="r"``."""
 

@@ -6,6 +6,7 @@ crash or a large allocation), and an archive whose definitions arrive over sever
 from __future__ import annotations
 
 import json
+import os
 
 import lmdb
 import numpy as np
@@ -152,3 +153,23 @@ def test_definitions_over_several_commits(tmp_path):
         assert list(ar) == recs
         assert ar.verify() == []
         assert [r["a"] for r in ar.scan(where="a >= 2")] == [2, 3]
+
+
+def test_reader_slots_run_out_with_a_clear_error(tmp_path):
+    """Each open handle holds one reader slot of the index (lock.mdb holds MAX_READERS of
+    them, 64 bytes each); past that, opening another handle says so."""
+    from archive.index.store import MAX_READERS
+    with archive.open(tmp_path / "a", "a") as ar:
+        ar.append({"x": 1})
+    assert os.path.getsize(tmp_path / "a" / "index" / "lock.mdb") <= 16 << 10
+    handles = []
+    try:
+        with pytest.raises(archive.ReadersFullError, match=f"all {MAX_READERS} reader slots"):
+            for _ in range(MAX_READERS + 1):
+                handles.append(archive.open(tmp_path / "a"))
+        assert MAX_READERS - 2 <= len(handles) <= MAX_READERS
+    finally:
+        for h in handles:
+            h.close()
+    with archive.open(tmp_path / "a") as ar:  # slots come back when handles close
+        assert ar[0] == {"x": 1}

@@ -36,11 +36,16 @@ from typing import Any, Callable, Final, Iterator, TypeVar
 
 import lmdb
 
-from archive.errors import ArchiveError, ArchiveNotFoundError, CorruptIndexError, StorageError
+from archive.errors import (
+    ArchiveError, ArchiveNotFoundError, CorruptIndexError, ReadersFullError, StorageError,
+)
 
 DBS: Final = ("meta", "files", "segtab", "columns", "shapes", "groups", "dicts", "keys", "dead",
               "redirect")
 INITIAL_MAP: Final = 64 << 20
+#: Concurrent read snapshots (open handles) per archive across processes: LMDB's default.
+#: lock.mdb holds a 64-byte slot for each (126: 8 KiB; 1024 would take 64 KiB on disk).
+MAX_READERS: Final = 126
 #: What liblmdb raises when a read meets a damaged page (and, after that, for the rest of the
 #: transaction): callers turn these into CorruptIndexError.
 LMDB_DAMAGE: Final = (lmdb.CorruptedError, lmdb.PageNotFoundError, lmdb.BadTxnError)
@@ -69,7 +74,7 @@ def _open_env(path: Path, create: bool) -> _Shared:
         env = lmdb.open(
             str(path), subdir=True, max_dbs=len(DBS) + 1, map_size=INITIAL_MAP,
             readonly=not writable, create=create, readahead=False, meminit=False,
-            max_readers=1024,
+            max_readers=MAX_READERS,
         )
     except lmdb.Error as e:
         raise ArchiveError(f"cannot open the index at {path}: {e}") from e
@@ -130,7 +135,21 @@ class IndexStore:
         self.on_grow: list[Callable[[], None]] = []
 
     def begin(self) -> lmdb.Transaction:
-        """A read transaction that outlives the call (the caller aborts it)."""
+        """A read transaction that outlives the call (the caller aborts it).  Each takes one
+        of the index's :data:`MAX_READERS` reader slots until it ends."""
+        try:
+            return self._begin()
+        except lmdb.ReadersFullError:
+            self.env.reader_check()  # free the slots of processes that died holding one
+            try:
+                return self._begin()
+            except lmdb.ReadersFullError:
+                raise ReadersFullError(
+                    f"all {MAX_READERS} reader slots of the index at {self.env.path()} are taken: "
+                    "that many archive handles (or snapshots) are open across processes; close "
+                    "the ones no longer used") from None
+
+    def _begin(self) -> lmdb.Transaction:
         try:
             return self.env.begin(buffers=False)
         except lmdb.MapResizedError:
