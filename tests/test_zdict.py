@@ -147,3 +147,28 @@ def test_dictionary_setting_is_checked():
     with pytest.raises(ValueError, match="zstd_dict_bytes"):
         archive.engine.settings.Settings(zstd_dict_bytes=10)
     assert HEADER.size == 24
+
+
+def test_reader_keeps_its_dictionaries_across_a_compaction(tmp_path):
+    """Compaction replaces the dictionary table (the new generation trains its own, with the
+    same ids); a reader still on the old snapshot decodes the old chunks with the old
+    dictionaries it loaded, and reads the new generation after refresh()."""
+    recs = _records(1000)
+    path = tmp_path / "a"
+    with archive.open(path, "a", zstd_dict_bytes=1024, group_rows=16) as ar:
+        for a in range(0, len(recs), 5):
+            ar.extend(recs[a:a + 5])
+            ar.commit()
+    reader = archive.open(path)
+    old = {i: reader.dicts.raw(i) for i in range(1, len(reader.dicts) + 1)}
+    assert old
+    with archive.open(path, "a") as ar:
+        ar.compact()  # 200 groups of 5 -> 63 of 16: still small enough to train again
+        assert len(ar._view.group_first) == 63
+        new = {i: ar.dicts.raw(i) for i in range(1, len(ar.dicts) + 1)}
+    assert new and any(new.get(i) != raw for i, raw in old.items())  # ids reused, other bytes
+    reader._drop_cache()
+    assert list(reader) == recs  # the old generation's files, the old dictionaries
+    reader.refresh()
+    assert list(reader) == recs and reader.verify() == []
+    reader.close()
