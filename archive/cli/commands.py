@@ -175,6 +175,7 @@ def _root_filter(pattern: str, regex: bool, ignore_case: bool) -> Any:
 
 def run_grep(args: argparse.Namespace) -> int:
     limit = _limit(args.limit)
+    where: str | None
     with open_reader(args.archive) as ar:
         if args.column:
             if args.regex:

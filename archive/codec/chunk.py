@@ -56,7 +56,7 @@ class ChunkHeader(NamedTuple):
 
     kind: Kind
     compressed: bool
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count on purpose
     raw_len: int
     body_len: int
     crc32: int

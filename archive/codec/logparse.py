@@ -95,7 +95,7 @@ class Ops:
         self.digits_only = re.compile(c(r"[0-9]*\Z")).match
 
     def to_bytes(self, t: str | bytes) -> bytes:
-        return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value]
+        return t if self.is_bytes else t.encode("utf-8", "surrogatepass")  # type: ignore[return-value,union-attr]
 
     def from_bytes(self, b: bytes) -> str | bytes:
         return b if self.is_bytes else b.decode("utf-8", "surrogatepass")

@@ -183,7 +183,8 @@ class Shredder:
         ints = groups[Tag.INT]
         if all(_INT64_MIN <= v <= _INT64_MAX for v in ints):
             return
-        small, big = [], []
+        small: list[int] = []
+        big: list[int] = []
         for v in ints:
             (small if _INT64_MIN <= v <= _INT64_MAX else big).append(v)
         it = iter(ints)
@@ -251,8 +252,8 @@ class Shredder:
                     shapes[sid] = tuple(d)
         if len(shapes) == 1:  # one shape: the values of every dict line up, key by key
             (keys,) = shapes.values()
-            for k, vals in zip(keys, zip(*map(dict.values, dicts))):
-                self._node(path + (k,), list(vals), out, depth + 1)
+            for k, column in zip(keys, zip(*map(dict.values, dicts))):
+                self._node(path + (k,), list(column), out, depth + 1)
             return
         present = len(dicts)
         keys_seen: dict[str, int] = {}  # every key, in order of first sight: how many hold it
@@ -275,7 +276,7 @@ class Shredder:
         tuples are made and dropped one at a time: holding thousands would wake the cyclic
         garbage collector, which then walks every live record.)"""
         known = self.shapes.by_node.get(path)
-        sids = list(map(known.get, map(tuple, dicts))) if known else [None] * len(dicts)
+        sids: list[int | None] = list(map(known.get, map(tuple, dicts))) if known else [None] * len(dicts)
         if None not in sids:
             return sids  # type: ignore[return-value]
         for i, d in enumerate(dicts):

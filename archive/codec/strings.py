@@ -118,7 +118,7 @@ class PlainColumn(LazyColumn):
             # Code points are bytes: put a NUL after each value and let split() make the objects.
             w = len(raw) // n
             if w * n == len(raw) and bool((lens == w).all()):  # one width (ids): rows of a matrix
-                sep = np.zeros((n, w + 1), dtype=np.uint8)
+                sep: np.ndarray = np.zeros((n, w + 1), dtype=np.uint8)
                 sep[:, :w] = np.frombuffer(raw, dtype=np.uint8).reshape(n, w)
             else:
                 sep = np.zeros(len(raw) + n, dtype=np.uint8)

@@ -129,7 +129,8 @@ class DictTrainer:
     def _train(self, samples: list[bytes]) -> bytes | None:
         """Train on the first samples, judge on the last :data:`HELD_OUT` (a dictionary always
         shrinks the samples it was trained on: it holds pieces of them)."""
-        train, test = samples[:-HELD_OUT], samples[-HELD_OUT:]
+        train: list[bytes | bytearray | memoryview] = [*samples[:-HELD_OUT]]
+        test = samples[-HELD_OUT:]
         size = min(self.dict_bytes, max(MIN_DICT_BYTES, sum(map(len, train)) // 4))
         try:
             d = zstandard.train_dictionary(size, train, level=self.level)

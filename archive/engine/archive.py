@@ -256,7 +256,7 @@ class Archive(KeyedReading):
     def _rollback(self) -> None:
         self._view.close()
         self._view = self._load_view()
-        self._writer.rollback(self._view)
+        self._w().rollback(self._view)
         self._drop_cache()
 
     @property
@@ -360,7 +360,7 @@ class Archive(KeyedReading):
         if self._writer is not None:
             self._writer.close()
         self._view.close()
-        self._view = None
+        self._view = None  # type: ignore[assignment]  # closed: _check_open guards every use
         self._drop_cache()
         self.store.close()
         if self._lock is not None:

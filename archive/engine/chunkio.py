@@ -10,7 +10,7 @@ encoding).
 from __future__ import annotations
 
 import zlib
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -42,7 +42,9 @@ def _fail(view: View, ref: np.void, err: CorruptChunkError) -> CorruptChunkError
     return CorruptChunkError(err.reason, path=path, offset=None if off < 0 else off)
 
 
-def _raw(view: View, ref: np.void) -> object:
+def _raw(view: View, ref: np.void) -> Any:
+    """The chunk's stored bytes: a BufferSegment, bytes-like (numpy's stubs declare the
+    buffer protocol of arrays only from Python 3.12, hence Any)."""
     fv = view.files.get(int(ref["file"]))
     if fv is None:
         raise CorruptChunkError("the index names a segment file it does not list")
@@ -80,7 +82,7 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
     """Decode many chunks; their zstd frames are decompressed in one multi-threaded call."""
     if not threaded([r for r, _ in refs], threads):
         return [decode_ref(view, r, k) for r, k in refs]
-    headers: list[ChunkHeader | None] = []
+    headers: list[ChunkHeader] = []
     frames: dict[int, list[tuple[int, int, int]]] = {}  # file -> (index, offset, length)
     for i, (ref, kind) in enumerate(refs):
         try:
@@ -98,10 +100,13 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
             frames.setdefault(fno, []).append((i, off + HEADER_SIZE, h.body_len))
     payloads: dict[int, bytes] = {}
     if frames:
-        members, order, sizes = [], [], []
+        members: list[BufferWithSegments] = []
+        order: list[int] = []
+        sizes: list[int] = []
         for fno, items in frames.items():
             segs = np.array([(o, n) for _, o, n in items], dtype=np.uint64)
-            members.append(BufferWithSegments(memoryview(view.files[fno].buffer), segs))
+            mapped = memoryview(view.files[fno].mapped)  # type: ignore[arg-type]
+            members.append(BufferWithSegments(mapped, segs))
             order.extend(i for i, _, _ in items)
             sizes.extend(headers[i].raw_len for i, _, _ in items)
         coll = BufferWithSegmentsCollection(*members)

@@ -12,6 +12,7 @@ import numpy as np
 
 from archive.buffers import BufferWithSegments, BufferWithSegmentsCollection
 from archive.codec import registry
+from archive.codec.lazy import Column
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
 from archive.engine.writer import parent_column
@@ -82,7 +83,8 @@ def chunks(ar: "Archive", path: str | tuple) -> BufferWithSegmentsCollection:
             if not per_file[f]:
                 order.append(f)
             per_file[f].append((int(off), int(ln)))
-    members = [BufferWithSegments(memoryview(view.files[f].buffer), np.array(per_file[f], dtype=np.uint64))
+    members = [BufferWithSegments(memoryview(view.files[f].mapped),  # type: ignore[arg-type]
+                                  np.array(per_file[f], dtype=np.uint64))
                for f in order]
     if not members:
         raise KeyError(f"path {path!r} has no committed chunks")
@@ -110,7 +112,7 @@ def stats(ar: "Archive") -> dict[str, Any]:
         c["encodings"] = dict(c["encodings"])
     files = {segment_name(f): {"bytes": fv.length, "chunks": len(fv.segments)} for f, fv in view.files.items()}
     index_bytes = sum(os.path.getsize(p) for p in (ar.path / "index").glob("*.mdb"))
-    key_bytes = table_bytes(view.get_txn(), view.store.db["keys"])
+    key_bytes = table_bytes(view.get_txn(), view.index_store.db["keys"])
     seg_bytes = sum(f["bytes"] for f in files.values())
     return {
         "records": len(ar), "rows": view.rows, "deleted": int(len(view.dead)),
@@ -139,7 +141,7 @@ def verify(ar: "Archive") -> list[str]:
     shapes = ar._writer.shapes.shapes if ar._writer is not None else (lambda p: view.shapes.get(p, []))
     problems.extend(_check_first_items(view))
     for g, refs in enumerate(view.group_refs):
-        decoded: dict[int, list[np.ndarray]] = {}
+        decoded: dict[int, list[Column]] = {}
         ok = True
         for r in refs:
             col = int(r["col"])
@@ -164,7 +166,7 @@ def verify(ar: "Archive") -> list[str]:
     return problems
 
 
-def _check_entries(view: View, g: int, decoded: dict[int, list[np.ndarray]]) -> list[str]:
+def _check_entries(view: View, g: int, decoded: dict[int, list[Column]]) -> list[str]:
     """Each chunk's directory entry (parent column, statistics) matches its values: queries
     skip chunks on these statistics, so a wrong one would silently drop matches."""
     out = []
@@ -206,11 +208,11 @@ def _check_first_items(view: View) -> list[str]:
 _SLOT_TAG = {slot: int(tag) for tag, slot in TAG_SLOT.items()}
 
 
-def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shapes: Any) -> list[str]:
+def _check_counts(view: View, g: int, decoded: dict[int, list[Column]], shapes: Any) -> list[str]:
     """Every column of a group holds exactly the values its parent calls for, and every column
     called for is there (assembly alone only notices columns that are too short)."""
     sizes = {view.columns[c]: sum(len(p) for p in parts) for c, parts in decoded.items()}
-    cols = {view.columns[c]: parts[0] if len(parts) == 1 else np.concatenate(parts)
+    cols = {view.columns[c]: np.asarray(parts[0]) if len(parts) == 1 else np.concatenate(parts)
             for c, parts in decoded.items() if view.columns[c][1] in ("tag", "len", "shape")}
     n = int(view.group_rows[g])
     out = []
@@ -236,19 +238,20 @@ def _check_counts(view: View, g: int, decoded: dict[int, list[np.ndarray]], shap
         return 0 if sids is None or not len(has) else int(has[sids].sum())
 
     wanted = {((), "tag")} if n else set()
-    for (path, slot), size in sizes.items():
-        arr = cols.get((path, slot))
+    for (path, slot), size in sizes.items():  # cols holds every tag, len and shape column
         if slot == "tag":
             want = called_for(path)
-            wanted.update((path, TAG_SLOT[Tag(t)]) for t in np.unique(arr).tolist() if Tag(t) in TAG_SLOT)
+            present = np.unique(cols[(path, slot)]).tolist()
+            wanted.update((path, TAG_SLOT[Tag(t)]) for t in present if Tag(t) in TAG_SLOT)
         else:
             tags = cols.get((path, "tag"))
             want = 0 if tags is None else int(np.count_nonzero(tags == _SLOT_TAG[slot]))
-            if slot == "len" and arr.sum():
+            if slot == "len" and cols[(path, slot)].sum():
                 wanted.add((path + (ITEM,), "tag"))
             elif slot == "shape":
                 table = shapes(path)
-                wanted.update((path + (k,), "tag") for s in np.unique(arr).tolist() for k in table[s])
+                seen = np.unique(cols[(path, slot)]).tolist()
+                wanted.update((path + (k,), "tag") for s in seen for k in table[s])
         if size != want:
             out.append(f"group {g}: column {path_str(path)}:{slot} holds {size} values, "
                        f"its parent calls for {want}")

@@ -140,8 +140,10 @@ class GroupReading:
         """
         view = self._view
         if g == len(view.group_first):
-            if self._pending_reader is None or self._pending_reader.n != self._writer.p.rows:
-                w = self._writer
+            w = self._writer
+            if w is None:
+                raise IndexError(f"no group {g}: the archive has {g} groups and no pending rows")
+            if self._pending_reader is None or self._pending_reader.n != w.p.rows:
                 self._pending_reader = GroupReader.from_columns(w.p.rows, w.p.columns, w.shapes)
             return self._pending_reader, view.rows
         hit = self._groups.get(g)

@@ -82,6 +82,12 @@ class FileView:
         self.buffer = BufferWithSegments(data, np.ascontiguousarray(safe, dtype=np.uint64))
         self.bad = bad
 
+    @property
+    def mapped(self) -> BufferWithSegments:
+        """The file's buffer: :meth:`map` runs as each FileView is made."""
+        assert self.buffer is not None, f"{self.path.name} read before map()"
+        return self.buffer
+
     def chunk(self, seg: int) -> Any:
         """The stored bytes of chunk ``seg`` (a zero-copy segment of the map)."""
         if not 0 <= seg < len(self.segments):
@@ -91,7 +97,7 @@ class FileView:
             off, ln = (int(x) for x in self.segments[seg])
             why = self.error or f"chunk of {ln} bytes lies past the end of the file"
             raise CorruptChunkError(why, path=str(self.path), offset=off)
-        return self.buffer[seg]
+        return self.mapped[seg]
 
 
 class ColumnRefs(Mapping[int, np.ndarray]):
@@ -149,7 +155,7 @@ class View:
     dict_of_col: dict[int, int] = field(default_factory=dict)
     redirect: dict[int, int] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
-    txn: lmdb.Transaction | None = None
+    txn: lmdb.Transaction[bytes] | None = None
     store: IndexStore | None = None
     #: values other modules derive from the groups' chunk references, keyed by the deriving
     #: module (e.g. archive.engine.columns); cleared when add_group adds a group
@@ -159,9 +165,15 @@ class View:
     _by_col: dict[int, "ColumnRefs"] = field(default_factory=dict, repr=False)
     _col_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
+    @property
+    def index_store(self) -> IndexStore:
+        """The index this view reads: :meth:`load` and compaction always give a view one."""
+        assert self.store is not None, "a view made without its index store"
+        return self.store
+
     # --- loading ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> View:
+    def load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction[bytes]) -> View:
         try:
             return cls._load(store, directory, txn)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
@@ -170,7 +182,7 @@ class View:
             raise CorruptIndexError(f"unreadable index entry: {type(e).__name__}: {e}") from None
 
     @classmethod
-    def _load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction) -> View:
+    def _load(cls, store: IndexStore, directory: Path, txn: lmdb.Transaction[bytes]) -> View:
         v = cls(directory, txn=txn, store=store)
         db = store.db
         state = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")
@@ -235,7 +247,8 @@ class View:
         return dict_id
 
     def _load_groups(self, txn: lmdb.Transaction, db: Any) -> None:
-        first, nrows = [], []
+        first: list[int] = []
+        nrows: list[int] = []
         expect = 0
         for k, raw in txn.cursor(db=db):
             g = U64.unpack(k)[0]
@@ -301,7 +314,7 @@ class View:
         """After the writer's commit: read keys and statistics from the new commit."""
         if self.txn is not None:
             self.txn.abort()
-        self.txn = self.store.begin()
+        self.txn = self.index_store.begin()
 
     def drop_txn(self) -> None:
         """Give the transaction up (the map is about to grow); the next lookup renews it."""
@@ -309,9 +322,9 @@ class View:
             self.txn.abort()
             self.txn = None
 
-    def get_txn(self) -> lmdb.Transaction:
+    def get_txn(self) -> lmdb.Transaction[bytes]:
         if self.txn is None:
-            self.txn = self.store.begin()
+            self.txn = self.index_store.begin()
         return self.txn
 
     def add_column(self, cid: int, path: NodePath, slot: str) -> None:

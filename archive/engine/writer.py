@@ -338,7 +338,7 @@ class Writer:
         self.committed_file = (self.segw.file_no, self.segw.length)
         return True
 
-    def _write_index(self, txn: lmdb.Transaction) -> None:
+    def _write_index(self, txn: lmdb.Transaction[bytes]) -> None:
         db = self.store.db
         # Definitions go in batches (ids are dense, so a batch is keyed by its first id).
         if self.p.new_columns:
@@ -363,11 +363,11 @@ class Writer:
         self._write_keys(txn, db["keys"])
         for row in self.p.dead:
             txn.put(U64.pack(row), b"", db=db["dead"])
-        for slot, row in self.p.redirect.items():
-            if row is None:
+        for slot, target in self.p.redirect.items():
+            if target is None:
                 txn.delete(U64.pack(slot), db=db["redirect"])
             else:
-                txn.put(U64.pack(slot), row.to_bytes(8, "little"), db=db["redirect"])
+                txn.put(U64.pack(slot), target.to_bytes(8, "little"), db=db["redirect"])
         if self.p.attrs is not None:
             txn.put(b"attrs", json.dumps(self.p.attrs).encode(), db=db["meta"])
         state: dict[str, Any] = json.loads(txn.get(b"state", db=db["meta"]) or b"{}")

@@ -44,7 +44,8 @@ def describe_batch(first: int, records: Sequence[Any], keys: Sequence[str | byte
     keys = list(keys) if ktypes <= {str, bytes} else \
         [k if type(k) in (str, bytes) else decode_key(encode_key(k)) for k in keys]  # plain types
     rec0, k0 = records[0], keys[0]
-    cands = sorted((f for f, v in rec0.items() if type(v) is type(k0) and v and k0.startswith(v)),
+    cands = sorted((f for f, v in rec0.items()
+                    if type(v) is type(k0) and v and k0.startswith(v)),  # type: ignore[arg-type]  # same type
                    key=lambda f: -len(rec0[f])) if isinstance(rec0, dict) else []
     plain = set(map(type, records)) == {dict}
     for f in cands:

@@ -30,6 +30,8 @@ ROW_VALUE: Final = struct.Struct("<Q")
 #: One chunk of a group: which column, where it lies, how many values, sizes, top encoding.
 CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("count", "<u4"),
                              ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4")])
+#: the fields of :data:`CHUNK_REF` (a structured dtype always has names; numpy types them Optional)
+_REF_FIELDS: Final = cast(tuple[str, ...], CHUNK_REF.names)
 MAX_STAT_STR: Final = 256
 #: Bytes a chunk takes in a group directory besides its statistics: 7 u32 + u64 + u32.
 _DIR_ITEM: Final = 4 * 7 + 8 + 4
@@ -92,7 +94,7 @@ class GroupEntry:
 
     def pack(self) -> bytes:
         n = len(self.refs)
-        planes = [np.ascontiguousarray(self.refs[f], dtype="<u4").tobytes() for f in CHUNK_REF.names]
+        planes = [np.ascontiguousarray(self.refs[f], dtype="<u4").tobytes() for f in _REF_FIELDS]
         body = b"".join(planes) + self.first.astype("<u8").tobytes() + self.parent.astype("<u4").tobytes()
         return (GROUP_HEAD.pack(self.first_row, self.rows, n, len(self.stats_json))
                 + packed.pack(body + self.stats_json))
@@ -108,7 +110,7 @@ class GroupEntry:
             raise CorruptIndexError(f"{what}: entry claims {n} chunks and {stats_len} bytes of "
                                     f"statistics, more than an index value may hold")
         body = packed.unpack(memoryview(value)[GROUP_HEAD.size:], what, planes + stats_len)
-        fields = len(CHUNK_REF.names)  # all u4: the planes transposed are the records
+        fields = len(_REF_FIELDS)  # all u4: the planes transposed are the records
         planes_u4 = np.frombuffer(body, dtype="<u4", count=n * fields).reshape(fields, n)
         refs = np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n)
         at = 4 * n * fields

@@ -128,13 +128,13 @@ class IndexStore:
             shared.refs += 1
             shared.stores.add(self)
         self._key = key
-        self._shared = shared
+        self._shared: _Shared | None = shared  # None once closed
         self.env = shared.env
         self.db = shared.db
         #: called before the map grows: holders of long-lived read txns must drop them
         self.on_grow: list[Callable[[], None]] = []
 
-    def begin(self) -> lmdb.Transaction:
+    def begin(self) -> lmdb.Transaction[bytes]:
         """A read transaction that outlives the call (the caller aborts it).  Each takes one
         of the index's :data:`MAX_READERS` reader slots until it ends."""
         try:
@@ -149,7 +149,7 @@ class IndexStore:
                     "that many archive handles (or snapshots) are open across processes; close "
                     "the ones no longer used") from None
 
-    def _begin(self) -> lmdb.Transaction:
+    def _begin(self) -> lmdb.Transaction[bytes]:
         try:
             return self.env.begin(buffers=False)
         except lmdb.MapResizedError:
@@ -157,7 +157,7 @@ class IndexStore:
             return self.env.begin(buffers=False)
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[lmdb.Transaction]:
+    def read(self) -> Iterator[lmdb.Transaction[bytes]]:
         """A read-only snapshot transaction (consistent view of one commit)."""
         txn = self.begin()
         try:
@@ -165,7 +165,7 @@ class IndexStore:
         finally:
             txn.abort()
 
-    def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+    def write(self, fn: Callable[[lmdb.Transaction[bytes]], T]) -> T:
         """Run ``fn`` in a write transaction and commit; grows the map and retries when full."""
         while True:
             txn = self.env.begin(write=True)
@@ -181,6 +181,8 @@ class IndexStore:
             except lmdb.MapFullError:
                 txn.abort()
                 # No transaction of this process may be open while the map is resized.
+                if self._shared is None:
+                    raise ArchiveError(f"the index at {self.env.path()} is closed")
                 for store in list(self._shared.stores):
                     for drop in store.on_grow:
                         drop()

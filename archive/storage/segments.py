@@ -85,6 +85,7 @@ class SegmentWriter:
         """Write one chunk; returns ``(file_no, offset)``.  Rotates first when the file is full."""
         if self._f is None or (self.length > FILE_HEADER.size and self.length + len(data) > self.rotate_bytes):
             self._rotate()
+        assert self._f is not None  # open, or just opened by _rotate
         offset = self.length
         try:
             self._f.write(data)
