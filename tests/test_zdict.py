@@ -49,6 +49,7 @@ def test_dictionary_chunk_round_trip_and_needs_its_dictionary():
     assert trained is not None
     dicts = Dicts()
     did = dicts.add(trained)
+    assert did == 1 and did in dicts and 2 not in dicts and len(dicts) == 1
     enc = ChunkEncoder(9, dicts)
     values = np.array([p.decode() for p in payloads(20, seed=3)], dtype=object)
     data = enc.encode("str", values, dict_id=did).data
