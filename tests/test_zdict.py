@@ -173,3 +173,15 @@ def test_reader_keeps_its_dictionaries_across_a_compaction(tmp_path):
     reader.refresh()
     assert list(reader) == recs and reader.verify() == []
     reader.close()
+
+
+def test_dictionary_ids_running_out_stop_training(tmp_path, monkeypatch):
+    """Dictionary ids are u16 in the chunk header: once they run out, later columns are
+    compressed without one (writes never fail for it)."""
+    from archive.engine import writer
+    monkeypatch.setattr(writer, "MAX_DICTS", 1)
+    recs = _records(600)
+    _small_commits(tmp_path / "a", recs, 1024)
+    with archive.open(tmp_path / "a") as ar:
+        assert len(ar.dicts) == 1
+        assert list(ar) == recs and ar.verify() == []

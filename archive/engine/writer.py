@@ -29,7 +29,7 @@ from archive.codec.chunk import ChunkEncoder, EncodedChunk
 from archive.codec.plans import Tree, planned
 from archive.codec.registry import Kind
 from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
-from archive.codec.zdict import DictTrainer
+from archive.codec.zdict import MAX_DICTS, DictTrainer
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
@@ -268,7 +268,7 @@ class Writer:
         enc = encode_reusing(self.encoder, self._choice, col, kind, values, dict_id)
         if self.trainer is not None and not dict_id:
             trained = self.trainer.offer(col, enc.payload)
-            if trained is not None:
+            if trained is not None and len(self.view.dicts) < MAX_DICTS:  # else: ids exhausted
                 self.p.dicts.append((self.view.add_dict(col, trained), col))
         return enc
 
