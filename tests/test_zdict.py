@@ -185,3 +185,19 @@ def test_dictionary_ids_running_out_stop_training(tmp_path, monkeypatch):
     with archive.open(tmp_path / "a") as ar:
         assert len(ar.dicts) == 1
         assert list(ar) == recs and ar.verify() == []
+
+
+def test_trainer_memory_is_bounded(monkeypatch):
+    """Samples held over all columns stay under MAX_HELD; a column that would pass it goes
+    without a dictionary, and the others still train."""
+    monkeypatch.setattr(zdict, "MAX_HELD", 10 * 240)
+    t = DictTrainer(1024, 9)
+    ps = payloads(zdict.SAMPLES)
+    for p in ps[:9]:
+        assert t.offer("a", p) is None
+    assert t._held == 9 * 240
+    assert t.offer("b", ps[0]) is None and t.offer("b", ps[1]) is None  # 10th fits, 11th not
+    assert t._held == 9 * 240 and t.offer("b", ps[2]) is None  # b is decided: ignored
+    monkeypatch.setattr(zdict, "MAX_HELD", 1 << 20)
+    got = [t.offer("a", p) for p in ps[9:]]
+    assert got[-1] is not None and t._held == 0

@@ -31,6 +31,9 @@ MAX_SAMPLE: Final = 64 << 10
 SAMPLES: Final = 32
 #: Of those, the last ones judge the dictionary trained on the others.
 HELD_OUT: Final = 8
+#: Sample bytes a trainer holds at most, over all columns (a column that would exceed it goes
+#: without a dictionary).
+MAX_HELD: Final = 32 << 20
 #: A dictionary is kept when it would save at least its size over this on SAMPLES more
 #: chunks like the held-out ones (it is stored once and serves every later chunk).
 PAYBACK: Final = 2
@@ -113,16 +116,23 @@ class DictTrainer:
         self.dict_bytes = dict_bytes
         self.level = level
         self._samples: dict[object, list[bytes]] = {}
+        self._held = 0  # bytes of samples held, over all columns
         self._decided: set[object] = set()
 
     def offer(self, key: object, payload: bytes) -> bytes | None:
         if key in self._decided or len(payload) > MAX_SAMPLE:
             return None
+        if self._held + len(payload) > MAX_HELD:  # memory stays bounded: this column goes without
+            self._held -= sum(map(len, self._samples.pop(key, [])))
+            self._decided.add(key)
+            return None
         samples = self._samples.setdefault(key, [])
         samples.append(bytes(payload))
+        self._held += len(payload)
         if len(samples) < SAMPLES:
             return None
         del self._samples[key]
+        self._held -= sum(map(len, samples))
         self._decided.add(key)
         return self._train(samples)
 
