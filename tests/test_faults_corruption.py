@@ -103,7 +103,7 @@ def test_segment_deleted(forker, ref, tmp_path):
 # --------------------------------------------------------------------------- the index
 #: Tables whose values we garble for position reads ("keys" has its own test below, which
 #: checks key reads: test_key_table_garbled).
-TABLES = ("files", "segtab", "groups", "columns", "shapes", "dead", "redirect", "meta")
+TABLES = ("files", "segtab", "groups", "columns", "shapes", "dicts", "dead", "redirect", "meta")
 
 
 def garble(rng: random.Random):

@@ -105,19 +105,21 @@ def test_fuzz_decode_chunk(case, muts, where, count_delta, seed):
 def small(tmp_path_factory) -> tuple[Path, list[str]]:
     path = tmp_path_factory.mktemp("small") / "a"
     rng = random.Random(3)
-    with archive.open(path, "a", group_rows=8, chunk_items=8, segment_bytes=4096) as ar:
+    with archive.open(path, "a", group_rows=8, chunk_items=8, segment_bytes=4096,
+                      zstd_dict_bytes=256) as ar:  # 40 groups: columns train dictionaries
         ar.extend([{"i": i, "s": f"v{i}", "l": [i, 1.5, None][: i % 4], "d": {"x": bool(i % 2)}}
-                   for i in range(40)], keys=[f"k{i}" for i in range(40)])
+                   for i in range(320)], keys=[f"k{i}" for i in range(320)])
         ar.commit()
         for i in range(0, 40, 7):
             ar.put(f"k{i}", {"i": i, "new": rng.random()})
         for i in range(3, 40, 9):
             ar.delete(f"k{i}")
     with archive.open(path) as ar:
+        assert len(ar.dicts), "the fuzzed archive must hold column dictionaries"
         return path, [_fingerprint(r) for r in ar.scan()]
 
 
-FUZZ_TABLES = ("files", "segtab", "groups", "columns", "shapes", "redirect", "meta", "keys")
+FUZZ_TABLES = ("files", "segtab", "groups", "columns", "shapes", "dicts", "redirect", "meta", "keys")
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -17,7 +17,8 @@ from tests.faults.child import Forker, outcome
 from tests.faults.tasks import _fingerprint
 from tests.faults.workload import make_record
 
-SETTINGS = dict(group_rows=16, segment_bytes=8192, chunk_items=32, chunk_bytes=1024, zstd_level=3)
+SETTINGS = dict(group_rows=8, segment_bytes=8192, chunk_items=32, chunk_bytes=1024, zstd_level=3,
+                zstd_dict_bytes=256)  # 50 small groups: columns train dictionaries
 #: A ``where`` whose pruning reads chunk statistics (the read task runs it).
 WHERE = "i >= 100 and i < 140"
 
@@ -59,6 +60,7 @@ def build(path: Path) -> Reference:
     with archive.open(path) as ar:
         v = ar._view
         assert len(v.dead) and v.redirect, "the reference archive must hold deletes and redirects"
+        assert len(v.dicts), "the reference archive must hold column dictionaries"
         chunks = []
         for refs in v.group_refs:
             chunks.append([(v.files[int(r["file"])].path.name,
