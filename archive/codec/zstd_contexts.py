@@ -23,12 +23,13 @@ def decompressor() -> zstandard.ZstdDecompressor:
     return dctx
 
 
-def compressor(level: int) -> zstandard.ZstdCompressor:
-    """This thread's compression context at ``level`` (python-zstandard's default parameters)."""
+def compressor(level: int, checksum: bool = False) -> zstandard.ZstdCompressor:
+    """This thread's compression context at ``level`` (python-zstandard's default parameters;
+    ``checksum``: frames carry zstd's content checksum)."""
     by_level = getattr(_LOCAL, "cctx", None)
     if by_level is None:
         by_level = _LOCAL.cctx = {}
-    cctx = by_level.get(level)
+    cctx = by_level.get((level, checksum))
     if cctx is None:
-        cctx = by_level[level] = zstandard.ZstdCompressor(level=level)
+        cctx = by_level[(level, checksum)] = zstandard.ZstdCompressor(level=level, write_checksum=checksum)
     return cctx

@@ -1,4 +1,4 @@
-"""zstd-packed index values: group directories and column/shape definition batches.
+"""zstd-packed index values: group directories, segment tables, column/shape definitions.
 
 A packed value is one zstd frame that declares its content size and carries zstd's content
 checksum.  Unpacking checks the declared size against what the caller expects (and against
@@ -8,40 +8,25 @@ is a :class:`~archive.errors.CorruptIndexError` naming the entry.
 """
 from __future__ import annotations
 
-import threading
 from typing import Final
 
 import zstandard
 
-from archive.errors import CorruptIndexError
+from archive.codec.chunk import decompress_bounded
+from archive.codec.zstd_contexts import compressor
+from archive.errors import CorruptChunkError, CorruptIndexError
 
 #: zstd level of index values (written once per commit, read at every open).
 LEVEL: Final = 9
 #: Largest unpacked index value accepted (a group directory of ~1.6 M chunks).
 MAX_PACKED: Final = 64 << 20
 
-_LOCAL = threading.local()
-
-
-def _cctx() -> zstandard.ZstdCompressor:
-    cctx = getattr(_LOCAL, "cctx", None)
-    if cctx is None:
-        cctx = _LOCAL.cctx = zstandard.ZstdCompressor(level=LEVEL, write_checksum=True)
-    return cctx
-
-
-def _dctx() -> zstandard.ZstdDecompressor:
-    dctx = getattr(_LOCAL, "dctx", None)
-    if dctx is None:
-        dctx = _LOCAL.dctx = zstandard.ZstdDecompressor()
-    return dctx
-
 
 def pack(raw: bytes) -> bytes:
     """``raw`` as one checksummed zstd frame that declares its size."""
     if len(raw) > MAX_PACKED:
         raise ValueError(f"an index value of {len(raw)} bytes exceeds {MAX_PACKED}")
-    return _cctx().compress(raw)
+    return compressor(LEVEL, checksum=True).compress(raw)
 
 
 def unpack(frame: bytes | memoryview, what: str, expected: int | None = None) -> bytes:
@@ -61,9 +46,6 @@ def unpack(frame: bytes | memoryview, what: str, expected: int | None = None) ->
         raise CorruptIndexError(f"{what}: packed value declares {declared} bytes, its header "
                                 f"says {expected}")
     try:
-        out = _dctx().decompress(frame, max_output_size=declared)
-    except zstandard.ZstdError as e:
-        raise CorruptIndexError(f"{what}: {e}") from None
-    if len(out) != declared:
-        raise CorruptIndexError(f"{what}: packed value yielded {len(out)} bytes, declared {declared}")
-    return out
+        return decompress_bounded(frame, declared)
+    except CorruptChunkError as e:  # the chunks' bounded decompression, for an index value
+        raise CorruptIndexError(f"{what}: {e.reason}") from None
