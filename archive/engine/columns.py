@@ -23,6 +23,7 @@ from typing import Final
 import numpy as np
 
 from archive.codec.assemble import GroupReader
+from archive.codec.int_checks import run_starts
 from archive.codec.shred import SLOT_KIND
 from archive.engine import chunkio
 from archive.engine.view import View
@@ -96,7 +97,7 @@ def decode_uniform(view: View, cols: np.ndarray, groups: list[int], threads: int
         pick = np.flatnonzero(np.isin(gs, want[col_of == col]))
         kind = SLOT_KIND[view.columns[col][1]]
         picked_groups = gs[pick]
-        starts = np.flatnonzero(np.r_[True, picked_groups[1:] != picked_groups[:-1]])
+        starts = run_starts(picked_groups)  # each group's first chunk
         bounds = (starts + len(batch)).tolist() + [len(batch) + len(pick)]
         spans.update(zip(picked_groups[starts].tolist(), zip(bounds, bounds[1:])))
         batch.extend(zip(refs[pick], [kind] * len(pick)))

@@ -26,6 +26,7 @@ import numpy as np
 
 from archive.buffers import BufferWithSegments
 from archive.codec.chunk import MAX_ITEMS
+from archive.codec.int_checks import run_starts
 from archive.codec.shred import ITEM, SLOT_KIND
 from archive.codec.zdict import MAX_DICTS, Dicts
 from archive.codec.shred import Path as NodePath
@@ -109,9 +110,7 @@ class ColumnRefs(Mapping[int, np.ndarray]):
         if len(cols) > 1 and not bool((cols[1:] >= cols[:-1]).all()):  # writers list them sorted
             refs = refs[np.argsort(cols, kind="stable")]
             cols = refs["col"]
-        first = np.ones(len(cols), dtype=bool)  # a column's first chunk
-        np.not_equal(cols[1:], cols[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
+        starts = run_starts(cols)  # each column's first chunk
         self._refs = refs
         self._bounds = starts.tolist() + [len(cols)]
         self._at = dict(zip(cols[starts].tolist(), range(len(starts))))  # column -> its span
