@@ -16,7 +16,7 @@ import numpy as np
 
 from archive.buffers import BufferWithSegments, BufferWithSegmentsCollection, decompress_segments
 from archive.codec.chunk import (
-    HEADER_SIZE, ChunkHeader, chunk_payload, decode_payload_lazy, read_header,
+    HEADER_SIZE, ChunkHeader, chunk_payload, decode_payload_lazy, decompress_bounded, read_header,
 )
 from archive.codec.lazy import Column
 from archive.codec.registry import Kind
@@ -120,7 +120,13 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
     for i, (ref, _kind) in enumerate(refs):
         h = headers[i]
         try:
-            payload = payloads[i] if i in payloads else chunk_payload(_raw(view, ref), h, view.dicts)
+            payload: bytes | memoryview
+            if i in payloads:
+                payload = payloads[i]
+            else:  # raw, or a dictionary frame (checksums checked above)
+                body = memoryview(_raw(view, ref))[HEADER_SIZE:]
+                payload = (decompress_bounded(body, h.raw_len, view.dicts.decompressor(h.dict_id))
+                           if h.compressed else body)
             result.append(decode_payload_lazy(h, payload))
         except CorruptChunkError as e:
             raise _fail(view, ref, e) from None
