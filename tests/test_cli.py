@@ -248,7 +248,8 @@ def test_verify_ok_and_damaged(tmp_path, capsys):
     assert code == 0 and out.startswith("ok: 2000 records, ") and out.endswith(" chunks verified\n")
     seg = path / "seg-000000.acs"
     data = bytearray(seg.read_bytes())
-    data[200:250] = bytes(b ^ 0xFF for b in data[200:250])
+    assert len(data) > 120
+    data[80:120] = bytes(b ^ 0xFF for b in data[80:120])
     seg.write_bytes(bytes(data))
     code, out, err = run(capsys, "verify", path)
     assert code == 1 and "corrupt chunk" in out and "damaged" in err and "Traceback" not in err

@@ -19,6 +19,7 @@ from archive.codec import registry
 from archive.codec.chunk import HEADER, decode_chunk
 from archive.codec.shred import to_array
 from archive.errors import ArchiveError, CorruptChunkError
+from archive.index.records import NO_BUNDLE
 from tests.faults.tasks import _fingerprint
 from tests.faults.damage import edit_index
 from tests.faults.fixtures import figures_fixture
@@ -106,7 +107,8 @@ def small(tmp_path_factory) -> tuple[Path, list[str]]:
     path = tmp_path_factory.mktemp("small") / "a"
     rng = random.Random(3)
     with archive.open(path, "a", group_rows=8, chunk_items=8, segment_bytes=4096,
-                      zstd_dict_bytes=256) as ar:  # 40 groups: columns train dictionaries
+                      zstd_dict_bytes=256, bundle_bytes=40) as ar:  # 40 groups: columns train
+        # dictionaries, and their tiniest chunks go into bundles
         ar.extend([{"i": i, "s": f"v{i}", "l": [i, 1.5, None][: i % 4], "d": {"x": bool(i % 2)}}
                    for i in range(320)], keys=[f"k{i}" for i in range(320)])
         ar.commit()
@@ -116,6 +118,8 @@ def small(tmp_path_factory) -> tuple[Path, list[str]]:
             ar.delete(f"k{i}")
     with archive.open(path) as ar:
         assert len(ar.dicts), "the fuzzed archive must hold column dictionaries"
+        assert any((refs["at"] != NO_BUNDLE).any() for refs in ar._view.group_refs), \
+            "the fuzzed archive must hold bundles"
         return path, [_fingerprint(r) for r in ar.scan()]
 
 

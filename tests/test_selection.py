@@ -16,7 +16,7 @@ from archive.codec.chunk import ChunkEncoder, decode_chunk
 from archive.codec.logparse import STR_OPS, mine
 from archive.codec.registry import decode_values, encode_values
 from archive.engine.settings import Settings
-from archive.engine.writer import RESCORE_EVERY, chunk_pieces, encode_reusing
+from archive.engine.chunking import RESCORE_EVERY, chunk_pieces, encode_reusing
 
 
 def arr(items) -> np.ndarray:

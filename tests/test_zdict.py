@@ -75,7 +75,7 @@ def test_header_dictionary_fields_must_agree(flags, dict_id):
 
 
 def _small_commits(path, records, dict_bytes):
-    with archive.open(path, "a", zstd_dict_bytes=dict_bytes, group_rows=512) as ar:
+    with archive.open(path, "a", zstd_dict_bytes=dict_bytes, group_rows=512, bundle_bytes=0) as ar:
         for a in range(0, len(records), 10):
             ar.extend(records[a:a + 10])
             ar.commit()
@@ -156,7 +156,7 @@ def test_reader_keeps_its_dictionaries_across_a_compaction(tmp_path):
     dictionaries it loaded, and reads the new generation after refresh()."""
     recs = _records(1000)
     path = tmp_path / "a"
-    with archive.open(path, "a", zstd_dict_bytes=1024, group_rows=16) as ar:
+    with archive.open(path, "a", zstd_dict_bytes=1024, group_rows=16, bundle_bytes=0) as ar:
         for a in range(0, len(recs), 5):
             ar.extend(recs[a:a + 5])
             ar.commit()

@@ -87,9 +87,13 @@ from archive.codec.assemble import GroupReader
 from archive.codec.chunk import HEADER_SIZE, ChunkEncoder, decode_chunk
 from archive.codec.shred import SLOT_KIND, Shredder, to_array
 from archive.engine.settings import Settings
-from archive.engine.writer import Writer, chunk_pieces, encode_reusing, parent_column
+from archive.engine.chunking import chunk_pieces, encode_reusing, parent_column
+from archive.engine.writer import Writer
 from archive.engine.view import path_to_json
-from archive.index.records import CHUNK_REF, NO_PARENT, GroupEntry, chunk_stats, pack_defs, pack_segments
+from archive.index.records import (
+    CHUNK_REF, NO_BUNDLE, NO_PARENT, GroupEntry, chunk_stats, pack_defs, pack_segments,
+)
+from archive.storage.bundles import BundlePacker, unpack_bundle
 
 SIZE_TARGET = 0.8
 ENCODE_TARGET = 50.0
@@ -111,6 +115,8 @@ class Chunk:
     codec_id: int
     raw_len: int
     stats: dict | None
+    seg: int = 0  # the segment holding it: its own, or its bundle's
+    at: int = NO_BUNDLE  # its place in its bundle
 
 
 @dataclass
@@ -118,6 +124,7 @@ class Encoded:
     groups: list[int]  # rows per group
     chunks: list[Chunk]
     shredder: Shredder
+    segments: list[bytes] = field(default_factory=list)  # stored: chunks and bundles
     t_shred: float = 0.0
     t_encode: float = 0.0
     t_stats: float = 0.0
@@ -125,14 +132,14 @@ class Encoded:
 
     @property
     def chunk_bytes(self) -> int:
-        return sum(len(c.data) for c in self.chunks)
+        return sum(map(len, self.segments))
 
     @property
     def index_parts(self) -> dict[str, int]:
         """The index estimate by part (bytes of LMDB keys + values, page overhead excluded),
         each part built by the engine's own packing (one commit for the whole set)."""
         colno = self.columns
-        dirs, seg = 0, 0
+        dirs = 0
         items: dict[tuple, int] = {}  # values of each column in the chunks so far
         for g, rows in enumerate(self.groups):
             chunks = [c for c in self.chunks if c.group == g]
@@ -142,8 +149,8 @@ class Encoded:
             refs["raw"] = [c.raw_len for c in chunks]
             refs["stored"] = [len(c.data) for c in chunks]
             refs["enc"] = [c.codec_id for c in chunks]
-            refs["seg"] = np.arange(seg, seg + len(chunks))
-            seg += len(chunks)
+            refs["seg"] = [c.seg for c in chunks]
+            refs["at"] = [c.at for c in chunks]
             firsts = []
             for c in chunks:
                 firsts.append(items.get(c.cid, 0))
@@ -153,7 +160,7 @@ class Encoded:
             entry = GroupEntry.build(0, rows, refs, firsts, parents, [c.stats or {} for c in chunks])
             dirs += 8 + len(entry.pack())
         shapes = [table for table in self.shredder.shapes.by_node.values() if table]
-        lengths = [len(c.data) for c in self.chunks]  # one segment file, one commit
+        lengths = list(map(len, self.segments))  # one segment file, one commit
         return {
             "segtab": 8 + len(pack_segments(np.stack([16 + np.cumsum([0] + lengths[:-1]), lengths], 1))),
             "groups": dirs,  # key + head + packed directory (references, parents, statistics)
@@ -193,18 +200,40 @@ def encode_records(records: list, s: Settings, level: int | None = None,
         out.groups.append(len(batch))
         for cid in cols:  # the writer numbers columns in first-seen order
             colno.setdefault(cid, len(colno))
+        segments = out.segments
+
+        def store(data: bytes) -> tuple[int, int]:
+            segments.append(data)
+            return 0, len(segments) - 1
+
+        packer = BundlePacker(enc.level, store)
+        made: list[tuple[Chunk, list[int]]] = []
         for cid in sorted(cols, key=colno.__getitem__):
             t1 = clock()
             kind = SLOT_KIND[cid[1]]
             arr = to_array(cid[1], cols[cid])
             cut = chunk_pieces(kind, arr, s)
-            encoded = [encode_reusing(enc, choice, cid, kind, arr[a:b]) for a, b in cut]
+            encoded = [encode_reusing(enc, choice, cid, kind, arr[a:b], raw_below=s.bundle_bytes)
+                       for a, b in cut]
+            for part, ((a, b), e) in enumerate(zip(cut, encoded)):  # as Writer.flush_group
+                ref = [0, 0, 0, 0, 0, 0, 0, NO_BUNDLE]
+                if e.raw_len <= s.bundle_bytes:
+                    packer.add(e.data, ref)
+                else:
+                    ref[2] = store(e.data)[1]
+                made.append((Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, None), ref))
             t2 = clock()
             out.t_encode += t2 - t1
-            for part, ((a, b), e) in enumerate(zip(cut, encoded)):
-                st = chunk_stats(kind, arr[a:b], cid[1]) if stats else None
-                out.chunks.append(Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, st))
+            if stats:
+                for (a, b), (c, _) in zip(cut, made[len(made) - len(cut):]):
+                    c.stats = chunk_stats(kind, arr[a:b], cid[1])
             out.t_stats += clock() - t2
+        t1 = clock()
+        packer.close()
+        out.t_encode += clock() - t1
+        for c, ref in made:
+            c.seg, c.at = ref[2], ref[7]
+            out.chunks.append(c)
     return out
 
 
@@ -220,8 +249,15 @@ def decode_all(e: Encoded, assemble: bool = True) -> tuple[list, float, float]:
     for g, n in enumerate(e.groups):
         t0 = clock()
         cols: dict[tuple, list[np.ndarray]] = {}
+        bundles: dict[int, bytes] = {}
         for c in by_group.get(g, []):
-            cols.setdefault(c.cid, []).append(decode_chunk(c.data)[1])
+            if c.at == NO_BUNDLE:
+                data: bytes | memoryview = e.segments[c.seg]
+            else:
+                if c.seg not in bundles:
+                    bundles[c.seg] = unpack_bundle(e.segments[c.seg])
+                data = memoryview(bundles[c.seg])[c.at:c.at + len(c.data)]
+            cols.setdefault(c.cid, []).append(decode_chunk(data)[1])
         arrays = {cid: (v[0] if len(v) == 1 else np.concatenate(v)) for cid, v in cols.items()}
         t1 = clock()
         t_dec += t1 - t0

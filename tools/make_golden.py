@@ -1,4 +1,5 @@
-"""Write tests/golden/: one chunk per registered encoding, forced, with its expected values.
+"""Write tests/golden/: one chunk per registered encoding, forced, with its expected values,
+and ``bundle.bin``: a bundle (:mod:`archive.storage.bundles`) of three of those chunks.
 
 Run it only when adding an encoding (existing files must never change: that is the point of
 them). ``--force`` rewrites existing files too; without it only missing ones are written.
@@ -16,8 +17,11 @@ import numpy as np
 import archive.codec  # noqa: F401  (registers every encoding)
 from archive.codec.chunk import ChunkEncoder
 from archive.codec.registry import DTYPES, encode_values, registered
+from archive.storage.bundles import pack_bundle
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
+#: the golden chunks bundle.bin holds, in this order
+BUNDLE_MEMBERS = ("006-int-rle-int", "048-bool-packed-bool", "066-str-const-str")
 
 
 def _lines() -> list[str]:
@@ -112,6 +116,10 @@ def main() -> int:
             stem.with_suffix(".json").write_text(json.dumps({"kind": kind, "codec_id": e.codec_id,
                                                              "values": dump_values(kind, arr)}))
             print(f"wrote {stem.name}")
+    bundle = GOLDEN / "bundle.bin"
+    if not bundle.exists() or args.force:
+        bundle.write_bytes(pack_bundle([(GOLDEN / f"{m}.chunk").read_bytes() for m in BUNDLE_MEMBERS], 3))
+        print(f"wrote {bundle.name}")
     return 0
 
 

@@ -86,19 +86,23 @@ class ChunkEncoder:
         self._zstd = zstandard.ZstdCompressor(level=level, write_content_size=True)
 
     def encode(self, kind: Kind, values: np.ndarray, only: tuple[int, ...] | None = None,
-               dict_id: int = 0) -> EncodedChunk:
+               dict_id: int = 0, raw_below: int = 0) -> EncodedChunk:
         """Encode a column slice; zstd is kept only when it makes the chunk smaller.
 
         ``only`` restricts the top-level encoding to these ids (tests and golden files);
         ``dict_id`` (not 0) compresses with that dictionary of ``dicts`` (payloads up to
         :data:`~archive.codec.zdict.MAX_SAMPLE` bytes; larger ones compress alone).
+        ``raw_below``: a payload of at most this many bytes is stored uncompressed (the
+        writer bundles such chunks, see :mod:`archive.storage.bundles`).
         """
         if len(values) > MAX_ITEMS:
             raise ValueError(f"{len(values)} values exceed the chunk limit of {MAX_ITEMS}")
         payload = encode_values(kind, values, only=only)
         if len(payload) > MAX_RAW_BYTES:
             raise ValueError(f"chunk payload of {len(payload)} bytes exceeds {MAX_RAW_BYTES}")
-        if dict_id and len(payload) <= DICT_PAYLOAD_MAX:  # larger ones need no history
+        if len(payload) <= raw_below:
+            body, flags, dict_id = payload, 0, 0
+        elif dict_id and len(payload) <= DICT_PAYLOAD_MAX:  # larger ones need no history
             assert self.dicts is not None, "a dictionary id needs the encoder's dicts"
             body, flags = self.dicts.compressor(dict_id, self.level).compress(payload), FLAG_ZSTD | FLAG_DICT
         else:

@@ -22,6 +22,7 @@ from archive.codec.lazy import Column
 from archive.codec.registry import Kind
 from archive.engine.view import View
 from archive.errors import CorruptChunkError
+from archive.index.records import NO_BUNDLE
 
 #: Batches with less compressed data than this are decompressed inline: measured on 2 cores,
 #: multi_decompress_to_buffer costs more than it saves on a typical group (~60 KiB stored).
@@ -39,16 +40,10 @@ def _locate(view: View, ref: np.void) -> tuple[str, int]:
 
 def _fail(view: View, ref: np.void, err: CorruptChunkError) -> CorruptChunkError:
     path, off = _locate(view, ref)
-    return CorruptChunkError(err.reason, path=path, offset=None if off < 0 else off)
-
-
-def _raw(view: View, ref: np.void) -> Any:
-    """The chunk's stored bytes: a BufferSegment, bytes-like (numpy's stubs declare the
-    buffer protocol of arrays only from Python 3.12, hence Any)."""
-    fv = view.files.get(int(ref["file"]))
-    if fv is None:
-        raise CorruptChunkError("the index names a segment file it does not list")
-    return fv.chunk(int(ref["seg"]))
+    reason = err.reason
+    if int(ref["at"]) != NO_BUNDLE:
+        reason = f"bundled chunk at {int(ref['at'])}: {reason}"
+    return CorruptChunkError(reason, path=path, offset=None if off < 0 else off)
 
 
 def _check(h: ChunkHeader, ref: np.void, kind: Kind) -> None:
@@ -61,7 +56,7 @@ def _check(h: ChunkHeader, ref: np.void, kind: Kind) -> None:
 def decode_ref(view: View, ref: np.void, kind: Kind) -> Column:
     """Decode one chunk, checking it against its index entry."""
     try:
-        buf = _raw(view, ref)
+        buf = view.chunk(ref)
         h = read_header(buf)
         _check(h, ref, kind)
         return decode_payload_lazy(h, chunk_payload(buf, h, view.dicts))
@@ -86,7 +81,7 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
     frames: dict[int, list[tuple[int, int, int]]] = {}  # file -> (index, offset, length)
     for i, (ref, kind) in enumerate(refs):
         try:
-            buf = _raw(view, ref)
+            buf = view.chunk(ref)
             h = read_header(buf)
             _check(h, ref, kind)
             if len(buf) != h.total_len or zlib.crc32(memoryview(buf)[HEADER_SIZE:]) != h.crc32:
@@ -94,7 +89,8 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
         except CorruptChunkError as e:
             raise _fail(view, ref, e) from None
         headers.append(h)
-        if h.compressed and not h.dict_id:  # dictionary frames decompress one by one
+        if h.compressed and not h.dict_id and int(ref["at"]) == NO_BUNDLE:
+            # (dictionary frames and bundle members decompress one by one)
             fno, seg = int(ref["file"]), int(ref["seg"])
             off = int(view.files[fno].segments[seg][0])
             frames.setdefault(fno, []).append((i, off + HEADER_SIZE, h.body_len))
@@ -124,7 +120,7 @@ def decode_refs(view: View, refs: list[tuple[np.void, Kind]], threads: int = 2) 
             if i in payloads:
                 payload = payloads[i]
             else:  # raw, or a dictionary frame (checksums checked above)
-                body = memoryview(_raw(view, ref))[HEADER_SIZE:]
+                body = memoryview(view.chunk(ref))[HEADER_SIZE:]
                 payload = (decompress_bounded(body, h.raw_len, view.dicts.decompressor(h.dict_id))
                            if h.compressed else body)
             result.append(decode_payload_lazy(h, payload))

@@ -65,10 +65,7 @@ def chunk_templates(view: Any, ref: Any) -> list | None:
     then kept and the real decode reports the problem).
     """
     try:
-        fv = view.files.get(int(ref["file"]))
-        if fv is None:
-            return None
-        buf = fv.chunk(int(ref["seg"]))
+        buf = view.chunk(ref)
         h = read_header(buf)
         mv = memoryview(buf)
         if len(mv) != h.total_len or h.count != int(ref["count"]):
@@ -191,7 +188,7 @@ def free_values(view: Any, ref: Any) -> dict[int, dict[int, FreeValues]] | None:
     enough to rule a template out).  None when anything is off.
     """
     try:
-        buf = view.files[int(ref["file"])].chunk(int(ref["seg"]))
+        buf = view.chunk(ref)
         h = read_header(buf)
         if h.count != int(ref["count"]) or h.kind not in ("str", "bytes"):
             return None

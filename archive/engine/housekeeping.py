@@ -15,12 +15,13 @@ from archive.codec import registry
 from archive.codec.lazy import Column
 from archive.codec.shred import ITEM, SLOT_KIND, TAG_SLOT, Tag, path_str
 from archive.engine.chunkio import decode_ref
-from archive.engine.writer import parent_column
+from archive.engine.chunking import parent_column
 from archive.index.keys import check_runs, table_bytes
-from archive.index.records import NO_PARENT, chunk_stats
+from archive.index.records import NO_BUNDLE, NO_PARENT, chunk_stats
 from archive.index.store import LMDB_DAMAGE
 from archive.engine.view import View
 from archive.errors import ArchiveError, CorruptIndexError
+from archive.storage.bundles import bundle_sizes, unpack_bundle
 from archive.storage.segments import FILE_HEADER, FILE_MAGIC, segment_name
 
 if TYPE_CHECKING:
@@ -68,26 +69,36 @@ def _node_columns(view: View, path: tuple[str, ...]) -> list[int]:
 
 
 def chunks(ar: "Archive", path: str | tuple) -> BufferWithSegmentsCollection:
-    """Every committed chunk of the node at ``path``, across all files, in (column, group) order."""
+    """Every committed chunk of the node at ``path``, across all files, in (group, column)
+    order: each a standalone chunk for ``decode_chunk`` (a bundled one is copied out of its
+    decompressed bundle, the others are slices of the mapped files)."""
     view = ar._view
     p = parse_path(path)
     cols = set(_node_columns(view, p))
     if not cols:
         raise KeyError(f"no column at path {path!r}")
-    per_file: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    order: list[int] = []
-    for g, refs in enumerate(view.group_refs):
+    runs: list[tuple[int, list[tuple[int, int]]]] = []  # (file, or -1: copied) + its segments
+    copied: list[bytes] = []
+    size = 0
+    for refs in view.group_refs:
         for r in refs[np.isin(refs["col"], list(cols))]:
-            f = int(r["file"])
-            off, ln = view.files[f].segments[int(r["seg"])]
-            if not per_file[f]:
-                order.append(f)
-            per_file[f].append((int(off), int(ln)))
-    members = [BufferWithSegments(memoryview(view.files[f].mapped),  # type: ignore[arg-type]
-                                  np.array(per_file[f], dtype=np.uint64))
-               for f in order]
-    if not members:
+            if int(r["at"]) == NO_BUNDLE:
+                f = int(r["file"])
+                off, ln = (int(x) for x in view.files[f].segments[int(r["seg"])])
+            else:
+                f, data = -1, bytes(view.chunk(r))
+                off, ln = size, len(data)
+                copied.append(data)
+                size += ln
+            if not runs or runs[-1][0] != f:
+                runs.append((f, []))
+            runs[-1][1].append((off, ln))
+    if not runs:
         raise KeyError(f"path {path!r} has no committed chunks")
+    owned = b"".join(copied)
+    members = [BufferWithSegments(memoryview(view.files[f].mapped) if f >= 0 else owned,  # type: ignore[arg-type]
+                                  np.array(segs, dtype=np.uint64))
+               for f, segs in runs]
     return BufferWithSegmentsCollection(*members)
 
 
@@ -96,6 +107,21 @@ def stats(ar: "Archive") -> dict[str, Any]:
     view = ar._view
     names = {e.codec_id: e.name for e in registry.registered()}
     cols: dict[str, dict[str, Any]] = {}
+    share: dict[tuple[int, int], float] = {}  # a bundle's stored bytes per member byte
+
+    def stored(r: np.void) -> float:
+        """A chunk's stored bytes; a bundle member's share of its bundle's."""
+        if int(r["at"]) == NO_BUNDLE:
+            return int(r["stored"])
+        key = (int(r["file"]), int(r["seg"]))
+        if key not in share:
+            try:
+                raw, kept = bundle_sizes(view.files[key[0]].chunk(key[1]))
+                share[key] = kept / max(raw, 1)
+            except (ArchiveError, KeyError):  # verify() reports it
+                share[key] = 1.0
+        return int(r["stored"]) * share[key]
+
     for refs in view.group_refs:
         for r in refs:
             path, slot = view.columns[int(r["col"])]
@@ -106,17 +132,18 @@ def stats(ar: "Archive") -> dict[str, Any]:
             c["chunks"] += 1
             c["values"] += int(r["count"])
             c["raw_bytes"] += int(r["raw"])
-            c["stored_bytes"] += int(r["stored"])
+            c["stored_bytes"] += stored(r)
             c["encodings"][names.get(int(r["enc"]), f"#{int(r['enc'])}")] += 1
     for c in cols.values():
         c["encodings"] = dict(c["encodings"])
+        c["stored_bytes"] = round(c["stored_bytes"])
     files = {segment_name(f): {"bytes": fv.length, "chunks": len(fv.segments)} for f, fv in view.files.items()}
     index_bytes = sum(os.path.getsize(p) for p in (ar.path / "index").glob("*.mdb"))
     key_bytes = table_bytes(view.get_txn(), view.index_store.db["keys"])
     seg_bytes = sum(f["bytes"] for f in files.values())
     return {
         "records": len(ar), "rows": view.rows, "deleted": int(len(view.dead)),
-        "groups": len(view.group_first), "columns": cols, "files": files,
+        "groups": len(view.group_first), "bundles": len(share), "columns": cols, "files": files,
         "segment_bytes": seg_bytes, "index_bytes": index_bytes,
         "key_index_bytes": key_bytes, "total_bytes": seg_bytes + index_bytes,
         "settings": asdict(ar.settings),
@@ -140,6 +167,7 @@ def verify(ar: "Archive") -> list[str]:
             problems.append(f"{fv.path}: {e.strerror}")
     shapes = ar._writer.shapes.shapes if ar._writer is not None else (lambda p: view.shapes.get(p, []))
     problems.extend(_check_first_items(view))
+    bad_bundles: set[tuple[int, int]] = set()  # each reported once, not once per member
     for g, refs in enumerate(view.group_refs):
         decoded: dict[int, list[Column]] = {}
         ok = True
@@ -149,11 +177,17 @@ def verify(ar: "Archive") -> list[str]:
                 problems.append(f"group {g}: chunk of unknown column {col}")
                 ok = False
                 continue
+            bundle = None if int(r["at"]) == NO_BUNDLE else (int(r["file"]), int(r["seg"]))
+            if bundle in bad_bundles:
+                ok = False
+                continue
             try:
                 decoded.setdefault(col, []).append(decode_ref(view, r, SLOT_KIND[view.columns[col][1]]))
             except ArchiveError as e:
                 problems.append(str(e))
                 ok = False
+                if bundle is not None and not _bundle_reads(view, *bundle):
+                    bad_bundles.add(bundle)
         if ok:
             problems.extend(_check_entries(view, g, decoded))
             problems.extend(_check_counts(view, g, decoded, shapes))
@@ -164,6 +198,15 @@ def verify(ar: "Archive") -> list[str]:
     if not problems:
         problems.extend(_check_groups(ar))
     return problems
+
+
+def _bundle_reads(view: View, file: int, seg: int) -> bool:
+    """Whether the bundle in segment ``seg`` of ``file`` decompresses (its members may not)."""
+    try:
+        unpack_bundle(view.files[file].chunk(seg))
+    except (ArchiveError, KeyError):
+        return False
+    return True
 
 
 def _check_entries(view: View, g: int, decoded: dict[int, list[Column]]) -> list[str]:

@@ -198,5 +198,7 @@ class GroupReading:
     @serialized
     def _drop_cache(self) -> None:
         self._groups.clear()
+        if self._view is not None:  # (a closed handle has none)
+            self._view.bundles.clear()
         self._cached_bytes = 0
         self._pending_reader = None

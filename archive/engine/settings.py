@@ -8,11 +8,12 @@ from typing import Any, Final
 
 from archive.codec.chunk import MAX_ITEMS, MAX_RAW_BYTES
 from archive.codec.zdict import MAX_DICT_BYTES, MIN_DICT_BYTES
+from archive.storage.bundles import MAX_BUNDLE_MEMBER
 from archive.errors import ArchiveNotFoundError, ArchiveVersionError, CorruptIndexError
 from archive.index.store import LMDB_DAMAGE, IndexStore
 
 #: Version of the on-disk layout (index tables, segment files, chunk format).
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class Settings:
     ``zstd_dict_bytes``: when not 0, each column whose first chunks are small gets a zstd
     dictionary of this size trained on them, kept when it pays (:mod:`archive.codec.zdict`):
     for archives committed a few records at a time.
+    ``bundle_bytes``: chunks whose encoded payload is at most this size are stored
+    uncompressed and packed with the group's other small chunks into bundles of one zstd frame
+    each (:mod:`archive.storage.bundles`): wide records and small commits have many tiny
+    chunks, which compress far better together.  0 turns bundling off.
     """
 
     group_rows: int = 4096
@@ -36,6 +41,7 @@ class Settings:
     zstd_level: int = 9
     segment_bytes: int = 256 << 20
     zstd_dict_bytes: int = 0
+    bundle_bytes: int = 16 << 10
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -56,6 +62,8 @@ class Settings:
             raise ValueError("segment_bytes must be at least 4096")
         if self.zstd_dict_bytes and not MIN_DICT_BYTES <= self.zstd_dict_bytes <= MAX_DICT_BYTES:
             raise ValueError(f"zstd_dict_bytes must be 0 (off) or {MIN_DICT_BYTES}..{MAX_DICT_BYTES}")
+        if not 0 <= self.bundle_bytes <= MAX_BUNDLE_MEMBER:
+            raise ValueError(f"bundle_bytes must be 0 (off) .. {MAX_BUNDLE_MEMBER}")
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()

@@ -18,23 +18,23 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator, Mapping
 from typing import Any
 
 import lmdb
 import numpy as np
 
 from archive.buffers import BufferWithSegments
+from archive.engine.colrefs import ColumnRefs
 from archive.codec.chunk import MAX_ITEMS
-from archive.codec.int_checks import run_starts
 from archive.codec.shred import ITEM, SLOT_KIND
 from archive.codec.zdict import MAX_DICTS, Dicts
 from archive.codec.shred import Path as NodePath
 from archive.errors import CorruptChunkError, CorruptIndexError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_dict, unpack_segments,
+    CHUNK_REF, FILE_VALUE, NO_BUNDLE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_dict, unpack_segments,
 )
 from archive.index.store import LMDB_DAMAGE, IndexStore
+from archive.storage.bundles import BundleCache, unpack_bundle
 from archive.storage.segments import map_file, segment_name
 
 _EMPTY_SEGS = np.zeros((0, 2), dtype=np.uint64)
@@ -101,38 +101,6 @@ class FileView:
         return self.mapped[seg]
 
 
-class ColumnRefs(Mapping[int, np.ndarray]):
-    """A group's chunk references by column id (each column's in part order), sliced from the
-    group's references when asked for: a point read asks for few of them."""
-
-    def __init__(self, refs: np.ndarray) -> None:
-        cols = refs["col"]
-        if len(cols) > 1 and not bool((cols[1:] >= cols[:-1]).all()):  # writers list them sorted
-            refs = refs[np.argsort(cols, kind="stable")]
-            cols = refs["col"]
-        starts = run_starts(cols)  # each column's first chunk
-        self._refs = refs
-        self._bounds = starts.tolist() + [len(cols)]
-        self._at = dict(zip(cols[starts].tolist(), range(len(starts))))  # column -> its span
-
-    def __getitem__(self, col: int) -> np.ndarray:
-        i = self._at[col]
-        return self._refs[self._bounds[i]:self._bounds[i + 1]]
-
-    def get(self, col: int, default: Any = None) -> Any:  # Mapping.get's try/except is slower
-        i = self._at.get(col)
-        return default if i is None else self._refs[self._bounds[i]:self._bounds[i + 1]]
-
-    def __contains__(self, col: object) -> bool:
-        return col in self._at
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._at)
-
-    def __len__(self) -> int:
-        return len(self._at)
-
-
 @dataclass
 class View:
     """Everything a handle needs to find and read records (see the module docstring)."""
@@ -152,6 +120,8 @@ class View:
     #: the archive's zstd dictionaries, and which column each was trained for
     dicts: Dicts = field(default_factory=Dicts)
     dict_of_col: dict[int, int] = field(default_factory=dict)
+    #: decompressed bundles of small chunks (see chunk())
+    bundles: BundleCache = field(default_factory=BundleCache, repr=False)
     redirect: dict[int, int] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     txn: lmdb.Transaction[bytes] | None = None
@@ -169,6 +139,26 @@ class View:
         """The index this view reads: :meth:`load` and compaction always give a view one."""
         assert self.store is not None, "a view made without its index store"
         return self.store
+
+    def chunk(self, ref: np.void) -> Any:
+        """The bytes of the chunk ``ref`` names (a :data:`CHUNK_REF`): a slice of its segment
+        file's map, or of its decompressed bundle.  A defect is CorruptChunkError."""
+        fv = self.files.get(int(ref["file"]))
+        if fv is None:
+            raise CorruptChunkError("the index names a segment file it does not list")
+        at = int(ref["at"])
+        if at == NO_BUNDLE:
+            return fv.chunk(int(ref["seg"]))
+        key = (fv.file_no, int(ref["seg"]))
+        raw = self.bundles.get(key)
+        if raw is None:
+            raw = unpack_bundle(fv.chunk(key[1]))
+            self.bundles.put(key, raw)
+        end = at + int(ref["stored"])
+        if end > len(raw):
+            raise CorruptChunkError(f"chunk of {int(ref['stored'])} bytes at {at} lies past the end "
+                                    f"of its bundle of {len(raw)} bytes")
+        return memoryview(raw)[at:end]
 
     # --- loading ---------------------------------------------------------------------------
     @classmethod

@@ -19,113 +19,27 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import lmdb
 import numpy as np
 
 from archive.codec import chunk as _chunk
 from archive.codec.chunk import ChunkEncoder, EncodedChunk
-from archive.codec.plans import Tree, planned
 from archive.codec.registry import Kind
-from archive.codec.shred import ITEM, SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
+from archive.codec.shred import SLOT_KIND, ColumnId, ShapeTable, Shredder, path_str, to_array
 from archive.codec.zdict import MAX_DICTS, DictTrainer
+from archive.engine.chunking import Choice, chunk_pieces, encode_reusing, parent_column
 from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_dict, pack_segments,
+    CHUNK_REF, FILE_VALUE, NO_BUNDLE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_dict, pack_segments,
 )
 from archive.index import keys as keyindex
 from archive.index.store import IndexStore
+from archive.storage.bundles import BundlePacker
 from archive.storage.segments import SegmentWriter
-
-
-#: Chunks (one a group, normally) a column keeps its last chosen encoding for before selection
-#: runs again; each selection that confirms the choice doubles this, up to RESCORE_MAX.
-#: (16 rather than 8: one selection costs about ten reusing encodes; on zeek, generated data
-#: and a drifting mix of both the archive bytes stayed within 0.2% of those with 8.)
-RESCORE_EVERY: Final = 16
-RESCORE_MAX: Final = 64
-
-
-def chunk_pieces(kind: str, values: np.ndarray, settings: Settings,
-                 raw_bound: int | None = None) -> list[tuple[int, int]]:
-    """How a group's column is split into chunks: ``(start, stop)`` ranges of at most
-    ``chunk_items`` values and about ``chunk_bytes`` of raw data (at least one value each).
-
-    ``raw_bound``: an upper bound of the column's raw size (each value's length + 4 for
-    str/bytes, 8 otherwise) when the caller knows one, which spares measuring it."""
-    n, cap = len(values), settings.chunk_items
-    if raw_bound is not None and n <= cap and raw_bound <= settings.chunk_bytes:
-        return [(0, n)]
-    if kind in ("str", "bytes"):
-        items = values.tolist()
-        if n <= cap and sum(map(len, items)) + 4 * n <= settings.chunk_bytes:
-            return [(0, n)]  # the common case: one chunk (a list sums faster than an array)
-        sizes = np.fromiter(map(len, items), dtype=np.int64, count=n) + 4
-    else:
-        if n <= cap and 8 * n <= settings.chunk_bytes:
-            return [(0, n)]
-        sizes = np.full(n, 8, dtype=np.int64)
-    cum = np.cumsum(sizes)
-    out, a = [], 0
-    while a < n:
-        base = cum[a - 1] if a else 0
-        b = int(np.searchsorted(cum, base + settings.chunk_bytes, side="right"))
-        b = min(max(b, a + 1), a + cap, n)
-        out.append((a, b))
-        a = b
-    return out or [(0, 0)]
-
-
-#: Per column: (codec id of its last selection, chunks encoded with it since, the choice tree
-#: of the chunk encoded last (see :func:`archive.codec.plans.planned`), chunks until the
-#: next selection).
-Choice = tuple[int, int, Tree | None, int]
-
-
-def encode_reusing(encoder: ChunkEncoder, choice: dict[Any, Choice], col: Any, kind: Kind,
-                   values: np.ndarray, dict_id: int = 0) -> EncodedChunk:
-    """Encode a chunk of column ``col``, reusing its last choices between selections:
-    selection (trial-encoding every candidate, for the column and for each of its
-    sub-columns) is most of the encoding time, and a column's best encodings rarely change
-    from one group to the next.
-
-    ``choice`` holds each column's last choices and is updated.  Selection runs again after
-    ``RESCORE_EVERY`` chunks, and after twice as many each time it confirms the previous
-    choice (at most ``RESCORE_MAX``).  The sub-column choices are recorded during selection
-    (recording costs little) and replayed on the next chunks.  Where a reused encoding no
-    longer applies (to the column or to a sub-column), selection runs again there.  The
-    bytes depend only on the sequence of chunks given for each column (deterministic).
-    ``dict_id``: compress with this dictionary of the encoder's (0: none).
-    """
-    last = choice.get(col)
-    if last is not None and last[1] < last[3]:
-        with planned(last[2]) as made:
-            try:
-                enc = encoder.encode(kind, values, only=(last[0],), dict_id=dict_id)
-            except ValueError:  # it no longer applies: choose again
-                pass
-            else:
-                choice[col] = (last[0], last[1] + 1, made[0], last[3])
-                return enc
-    with planned(None) as made:  # select, recording the sub-column choices on the way
-        enc = encoder.encode(kind, values, dict_id=dict_id)
-    interval = RESCORE_EVERY
-    if last is not None and last[0] == enc.codec_id:
-        interval = min(2 * last[3], RESCORE_MAX)
-    choice[col] = (enc.codec_id, 0, made[0] if made else None, interval)
-    return enc
-
-
-def parent_column(path: tuple, slot: str) -> tuple[tuple, str] | None:
-    """The column whose chunk a column's chunk continues (see FORMAT.md, "parent chunk")."""
-    if slot != "tag":
-        return (path, "tag")
-    if not path:
-        return None
-    return (path[:-1], "len" if path[-1] is ITEM else "shape")
 
 
 @dataclass
@@ -265,23 +179,36 @@ class Writer:
         """Encode a chunk of column ``col`` (see :func:`encode_reusing`), with the column's
         dictionary when it has one; while it has none, the trainer sees its payloads."""
         dict_id = self.view.dict_of_col.get(col, 0)
-        enc = encode_reusing(self.encoder, self._choice, col, kind, values, dict_id)
-        if self.trainer is not None and not dict_id:
+        enc = encode_reusing(self.encoder, self._choice, col, kind, values, dict_id,
+                             self.settings.bundle_bytes)
+        if self.trainer is not None and not dict_id and enc.raw_len > self.settings.bundle_bytes:
             trained = self.trainer.offer(col, enc.payload)
             if trained is not None and len(self.view.dicts) < MAX_DICTS:  # else: ids exhausted
                 self.p.dicts.append((self.view.add_dict(col, trained), col))
         return enc
 
+    def _append(self, data: bytes, added: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
+        """Append one segment (a chunk or a bundle); its (file, segment number)."""
+        fno, off = self.segw.append(data)
+        seg = self.file_chunks.get(fno, 0)
+        self.file_chunks[fno] = seg + 1
+        self.p.segtab.setdefault(fno, []).append((off, len(data)))
+        added.setdefault(fno, []).append((off, len(data)))
+        self.file_length[fno] = off + len(data)
+        return fno, seg
+
     def flush_group(self) -> None:
-        """Encode the pending group into chunks in the segment files (not yet committed)."""
+        """Encode the pending group into chunks in the segment files (not yet committed):
+        small chunks into bundles (see :mod:`archive.storage.bundles`), the others alone."""
         if not self.p.rows:
             return
         group = len(self.view.group_first)
-        refs: list[tuple] = []
+        refs: list[list[int]] = []
         firsts: list[int] = []
         parents: list[int] = []
         stats: list[dict[str, Any]] = []
         added: dict[int, list[tuple[int, int]]] = {}
+        bundles = BundlePacker(self.settings.zstd_level, lambda data: self._append(data, added))
         for cid, values in sorted(self.p.columns.items(), key=lambda kv: self._col_id(kv[0])):
             col = self._col_id(cid)
             kind = SLOT_KIND[cid[1]]
@@ -292,20 +219,20 @@ class Writer:
             for a, b in cut:
                 piece = arr[a:b]
                 enc = self._encode(col, kind, piece)
-                fno, off = self.segw.append(enc.data)
-                seg = self.file_chunks.get(fno, 0)
-                self.file_chunks[fno] = seg + 1
-                self.p.segtab.setdefault(fno, []).append((off, len(enc.data)))
-                added.setdefault(fno, []).append((off, len(enc.data)))
-                self.file_length[fno] = off + len(enc.data)
-                refs.append((col, fno, seg, b - a, enc.raw_len, len(enc.data), enc.codec_id))
+                ref = [col, 0, 0, b - a, enc.raw_len, len(enc.data), enc.codec_id, NO_BUNDLE]
+                if enc.raw_len <= self.settings.bundle_bytes:
+                    bundles.add(enc.data, ref)
+                else:
+                    ref[1], ref[2] = self._append(enc.data, added)
+                refs.append(ref)
                 first = self._next_item(col)
                 self.col_next_item[col] = first + (b - a)
                 firsts.append(first)
                 parents.append(parent_id)
                 stats.append(chunk_stats(kind, piece, cid[1]))
+        bundles.close()
         self.segw.flush()
-        ref_arr = np.array(refs, dtype=CHUNK_REF) if refs else np.zeros(0, CHUNK_REF)
+        ref_arr = np.array(list(map(tuple, refs)), dtype=CHUNK_REF) if refs else np.zeros(0, CHUNK_REF)
         entry = GroupEntry.build(self.view.rows, self.p.rows, ref_arr, firsts, parents, stats)
         self.p.flushed.append(_Flushed(group, entry))
         self.view.add_group(entry, added, self.file_length)

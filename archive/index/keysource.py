@@ -32,7 +32,7 @@ SOURCE_HEAD: Final = struct.Struct("<BH")
 STR, BYTES, MIXED = 1, 2, 3
 #: ``encode(stream, kind, values)``: ``values`` as one codec chunk (FORMAT.md).  ``stream``
 #: ("rows" or "parts") names the sequence of chunks it belongs to, so a writer can reuse each
-#: stream's encoding choices from one group to the next (see ``writer.encode_reusing``).
+#: stream's encoding choices from one group to the next (see ``chunking.encode_reusing``).
 ChunkEncode = Callable[[str, Kind, np.ndarray], bytes]
 
 

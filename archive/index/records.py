@@ -16,6 +16,7 @@ from typing import Any, Final, cast
 
 import numpy as np
 
+from archive.codec.chunk import HEADER_SIZE
 from archive.errors import CorruptIndexError
 from archive.index import packed
 
@@ -28,13 +29,17 @@ DICT_HEAD: Final = struct.Struct("<II")
 NO_PARENT: Final = 0xFFFFFFFF
 ROW_VALUE: Final = struct.Struct("<Q")
 #: One chunk of a group: which column, where it lies, how many values, sizes, top encoding.
+#: ``at`` is :data:`NO_BUNDLE` for a chunk stored as its own segment ``seg``; otherwise the
+#: chunk is the ``stored`` bytes at ``at`` in the decompressed bundle that segment ``seg``
+#: holds (see :mod:`archive.storage.bundles`).
 CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("count", "<u4"),
-                             ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4")])
+                             ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4"), ("at", "<u4")])
+NO_BUNDLE: Final = 0xFFFFFFFF
 #: the fields of :data:`CHUNK_REF` (a structured dtype always has names; numpy types them Optional)
 _REF_FIELDS: Final = cast(tuple[str, ...], CHUNK_REF.names)
 MAX_STAT_STR: Final = 256
-#: Bytes a chunk takes in a group directory besides its statistics: 7 u32 + u64 + u32.
-_DIR_ITEM: Final = 4 * 7 + 8 + 4
+#: Bytes a chunk takes in a group directory besides its statistics: 8 u32 + u64 + u32.
+_DIR_ITEM: Final = 4 * 8 + 8 + 4
 
 
 def encode_key(key: str | bytes) -> bytes:
@@ -70,7 +75,7 @@ class GroupEntry:
     column, its parent column (:data:`NO_PARENT` for the root) and its statistics.
 
     Stored as :data:`GROUP_HEAD` (first row, rows, chunk count, statistics bytes) + one
-    packed frame (:mod:`archive.index.packed`) of the seven ``CHUNK_REF`` fields as u32
+    packed frame (:mod:`archive.index.packed`) of the eight ``CHUNK_REF`` fields as u32
     arrays, the first items as u64, the parents as u32 (field by field: each compresses as a
     run of similar numbers), then the statistics as one JSON list.  The statistics are parsed
     on first use (:meth:`stats`): opening an archive reads only the references.
@@ -94,7 +99,8 @@ class GroupEntry:
 
     def pack(self) -> bytes:
         n = len(self.refs)
-        planes = [np.ascontiguousarray(self.refs[f], dtype="<u4").tobytes() for f in _REF_FIELDS]
+        refs = _bundle_residuals(self.refs, -1)
+        planes = [np.ascontiguousarray(refs[f], dtype="<u4").tobytes() for f in _REF_FIELDS]
         body = b"".join(planes) + self.first.astype("<u8").tobytes() + self.parent.astype("<u4").tobytes()
         return (GROUP_HEAD.pack(self.first_row, self.rows, n, len(self.stats_json))
                 + packed.pack(body + self.stats_json))
@@ -112,7 +118,7 @@ class GroupEntry:
         body = packed.unpack(memoryview(value)[GROUP_HEAD.size:], what, planes + stats_len)
         fields = len(_REF_FIELDS)  # all u4: the planes transposed are the records
         planes_u4 = np.frombuffer(body, dtype="<u4", count=n * fields).reshape(fields, n)
-        refs = np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n)
+        refs = _bundle_residuals(np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n), 1)
         at = 4 * n * fields
         first = np.frombuffer(body, dtype="<u8", count=n, offset=at)
         parent = np.frombuffer(body, dtype="<u4", count=n, offset=at + 8 * n)
@@ -135,6 +141,37 @@ class GroupEntry:
                         raise CorruptIndexError("chunk statistics hold NaN bounds")
             self._stats = stats
         return self._stats
+
+
+def _bundle_residuals(refs: np.ndarray, sign: int) -> np.ndarray:
+    """A directory stores each bundle member's ``stored`` and ``at`` as residuals from where
+    the writer puts it: a member is a chunk with a raw body (``raw`` + the header), and the
+    members of a bundle lie back to back in directory order, so both residuals are 0 and
+    their planes compress to nothing.  ``sign`` -1 makes the residuals (packing), 1 undoes
+    them (unpacking); arithmetic is modulo 2**32, so any stored value unpacks to some
+    reference (a wrong one fails where the chunk is read)."""
+    member = np.flatnonzero(refs["at"] != NO_BUNDLE)
+    if not len(member):
+        return refs
+    out = refs.copy()
+    m = refs[member]
+    wrap = np.int64(1 << 32)
+    stored = (m["stored"].astype(np.int64) + sign * (m["raw"].astype(np.int64) + HEADER_SIZE)) % wrap
+    true_stored = stored if sign > 0 else m["stored"].astype(np.int64)
+    key = (m["file"].astype(np.uint64) << np.uint64(32)) | m["seg"].astype(np.uint64)
+    order = np.argsort(key, kind="stable")  # each bundle's members, in directory order
+    k, size = key[order], true_stored[order]
+    ends = np.cumsum(size)
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    run = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1
+    expect = np.empty(len(m), dtype=np.int64)
+    expect[order] = ends - size - (ends - size)[starts][run]
+    at = (m["at"].astype(np.int64) + sign * expect) % wrap
+    if sign < 0 and (at == NO_BUNDLE).any():  # it would unpack as a chunk stored alone
+        raise ValueError("a bundle member lies 1 byte before where its bundle's layout puts it")
+    out["stored"][member] = stored
+    out["at"][member] = at
+    return out
 
 
 def pack_segments(pairs: np.ndarray) -> bytes:

@@ -12,13 +12,15 @@ import lmdb
 import numpy as np
 
 import archive
+from archive.index.records import NO_BUNDLE
 from archive.index.store import DBS
 from tests.faults.child import Forker, outcome
 from tests.faults.tasks import _fingerprint
 from tests.faults.workload import make_record
 
 SETTINGS = dict(group_rows=8, segment_bytes=8192, chunk_items=32, chunk_bytes=1024, zstd_level=3,
-                zstd_dict_bytes=256)  # 50 small groups: columns train dictionaries
+                zstd_dict_bytes=256, bundle_bytes=40)  # 50 small groups: columns train
+# dictionaries, and their tiniest chunks go into bundles
 #: A ``where`` whose pruning reads chunk statistics (the read task runs it).
 WHERE = "i >= 100 and i < 140"
 
@@ -61,6 +63,8 @@ def build(path: Path) -> Reference:
         v = ar._view
         assert len(v.dead) and v.redirect, "the reference archive must hold deletes and redirects"
         assert len(v.dicts), "the reference archive must hold column dictionaries"
+        assert any((refs["at"] != NO_BUNDLE).any() for refs in v.group_refs), \
+            "the reference archive must hold bundles"
         chunks = []
         for refs in v.group_refs:
             chunks.append([(v.files[int(r["file"])].path.name,

@@ -20,7 +20,7 @@ from typing import Any
 
 #: Small everything: many groups, many chunks, a segment rotation every few kB.
 SETTINGS = dict(group_rows=7, group_bytes=2048, chunk_items=16, chunk_bytes=1024,
-                segment_bytes=4096, zstd_level=1, zstd_dict_bytes=256)
+                segment_bytes=4096, zstd_level=1, zstd_dict_bytes=256, bundle_bytes=40)
 WORDS = ["alpha", "beta", "gamma", "δέλτα", "", "x" * 40, "emoji 😀", "tab\tnew\nline"]
 BATCH_KEY = "__batch__"
 COMPACT_EVERY = 4
