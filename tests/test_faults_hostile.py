@@ -96,6 +96,11 @@ def defs(table: str, edit: Callable[[list], list], key: bytes | None = None) -> 
     return fn
 
 
+def shape_defs(edit: Callable[[list], list]) -> Callable:
+    """Rewrite the key lists of the first node in the first batch of shapes."""
+    return defs("shapes", lambda batch: [batch[0][:2] + [edit(batch[0][2])]] + batch[1:])
+
+
 def put(table: str, key: bytes | Callable, value: bytes | Callable) -> Callable:
     def fn(txn, d):
         k = key(txn, d) if callable(key) else key
@@ -187,10 +192,15 @@ CASES: dict[str, tuple[Callable, bool]] = {
     "column definition not a pair": (defs("columns", lambda items: [["tag"]] + items[1:]), True),
     "column ids sparse": (put("columns", U32.pack(999), pack_defs([[["q"], "tag"]])), True),
     "column key short": (put("columns", b"\x01", pack_defs([[["q"], "tag"]])), True),
-    "shape not a list": (defs("shapes", lambda items: [7] + items[1:]), True),
-    "shape of non-str keys": (defs("shapes", lambda items: [[1, 2]] + items[1:]), True),
-    "shape missing keys": (defs("shapes", lambda items: [["b"]] + items[1:]), False),
-    "shape with an extra key": (defs("shapes", lambda items: [items[0] + ["zz"]] + items[1:]), False),
+    "shape not a list": (shape_defs(lambda items: [7] + items[1:]), True),
+    "shape of non-str keys": (shape_defs(lambda items: [[1, 2]] + items[1:]), True),
+    "shape missing keys": (shape_defs(lambda items: [["b"]] + items[1:]), False),
+    "shape with an extra key": (shape_defs(lambda items: [items[0] + ["zz"]] + items[1:]), False),
+    "shape batch item not a triple": (defs("shapes", lambda batch: [batch[0][:2]] + batch[1:]), True),
+    "shape batch item of a str column id": (defs("shapes", lambda batch: [["0"] + batch[0][1:]] + batch[1:]), True),
+    "shapes of a column that holds no shapes": (defs("shapes", lambda batch: [[0] + batch[0][1:]] + batch[1:]), True),
+    "shape ids not dense": (defs("shapes", lambda batch: [batch[0][:1] + [5] + batch[0][2:]] + batch[1:]), True),
+    "shape batch key short": (put("shapes", b"\x01", pack_defs([])), True),
     "deleted rows past the end": (lambda t, d: [t.put(U64.pack(10**6 + i), b"", db=d["dead"]) for i in range(200)], True),
     "deleted row key short": (put("dead", b"\x01", b""), True),
     "redirect past the end": (put("redirect", lambda t, d: first(t, d["redirect"])[0], (10**9).to_bytes(8, "little")), True),

@@ -184,8 +184,9 @@ def test_definitions_over_several_commits(tmp_path):
         batches = {name: txn.stat(env.open_db(name.encode(), txn=txn, create=False))["entries"]
                    for name in ("columns", "shapes", "groups", "segtab")}
     env.close()
-    # columns new in commits 1-3 (none in 4); root shapes new in all 4 commits, b's in 2-4
-    assert batches == {"columns": 3, "shapes": 7, "groups": 4, "segtab": 4}, batches
+    # columns new in commits 1-3 (none in 4); shapes new in all 4 commits (root's in all,
+    # b's in 2-4: one batch per commit)
+    assert batches == {"columns": 3, "shapes": 4, "groups": 4, "segtab": 4}, batches
     with archive.open(path, "a") as ar:
         ar.append({"b": {"z": 0}, "a": 3})
     recs.append({"b": {"z": 0}, "a": 3})

@@ -9,8 +9,13 @@ import pickle
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from archive.index.records import MAX_STAT_STR, chunk_stats
 from archive.query import MISSING, Compare, PathStats, parse
+from archive.query.prune import equal_may, order_may, prefix_may
+from archive.query.values import K_STR
 
 X = ("x",)
 
@@ -302,3 +307,35 @@ def test_path_stats_from_values():
     assert PathStats.from_values([]) == PathStats(0, frozenset())
     with pytest.raises(AttributeError):
         st.count = 3
+
+
+STAT_CHARS = st.sampled_from(["a", "b", "\U0010ffff", "\ud800", "é"])
+#: strings around the cut: a long run of one character, then a short tail
+STAT_TEXT = st.one_of(st.text(STAT_CHARS, max_size=90),
+                      st.builds(lambda c, n, tail: c * n + tail, STAT_CHARS, st.integers(60, 68),
+                                st.text(STAT_CHARS, max_size=4)))
+
+
+@settings(max_examples=300)
+@given(st.lists(STAT_TEXT, min_size=1, max_size=6),
+       st.one_of(STAT_TEXT, st.tuples(st.integers(0, 5), st.integers(0, 90))),
+       st.sampled_from(["==", "<", "<=", ">", ">=", "startswith"]))
+def test_string_statistics_cut_to_a_prefix_stay_sound(values, lit, op):
+    """Chunk statistics cut long strings (to MAX_STAT_STR characters, the maximum rounded up):
+    pruning on them never rules out a value that passes or fails the test."""
+    if isinstance(lit, tuple):  # a prefix of one of the values
+        lit = values[lit[0] % len(values)][:lit[1]]
+    stats = chunk_stats("str", np.array(values, dtype=object), "str")
+    assert all(len(b) <= MAX_STAT_STR for b in stats.values())
+    lo, hi = ({"str": stats["min"]}, {"str": stats["max"]}) if stats else ({}, {})
+    ps = PathStats(len(values), frozenset({"str"}), lo, hi)
+    test = {"==": lambda v: v == lit, "<": lambda v: v < lit, "<=": lambda v: v <= lit,
+            ">": lambda v: v > lit, ">=": lambda v: v >= lit, "startswith": lambda v: v.startswith(lit)}[op]
+    if op == "==":
+        may_t, may_f = equal_may(K_STR, lit, ps, True)
+    elif op == "startswith":
+        may_t, may_f = prefix_may(K_STR, lit, ps)
+    else:
+        may_t, may_f = order_may(K_STR, op, lit, ps, True)
+    assert may_t or not any(map(test, values))
+    assert may_f or all(map(test, values))

@@ -159,13 +159,14 @@ class Encoded:
                        for c in chunks]
             entry = GroupEntry.build(0, rows, refs, firsts, parents, [c.stats or {} for c in chunks])
             dirs += 8 + len(entry.pack())
-        shapes = [table for table in self.shredder.shapes.by_node.values() if table]
+        shapes = [[colno.get((path, "shape"), 0), 0, [list(keys) for keys in table]]
+                  for path, table in self.shredder.shapes.by_node.items() if table]
         lengths = list(map(len, self.segments))  # one segment file, one commit
         return {
             "segtab": 8 + len(pack_segments(np.stack([16 + np.cumsum([0] + lengths[:-1]), lengths], 1))),
             "groups": dirs,  # key + head + packed directory (references, parents, statistics)
             "columns": 4 + len(pack_defs([[path_to_json(p), slot] for p, slot in colno])),
-            "shapes": sum(8 + len(pack_defs([list(keys) for keys in table])) for table in shapes),
+            "shapes": 4 + len(pack_defs(shapes)) if shapes else 0,  # one batch
         }
 
     @property
@@ -384,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--register", default="", help="extra archive.codec modules to import")
     ap.add_argument("--estimator-level", type=int,
                     help="what-if: zstd level of the selection estimator (replaces "
-                         "registry._ESTIMATOR in this process only)")
+                         "registry.ESTIMATE_LEVEL in this process only)")
     ap.add_argument("--no-verify", action="store_true")
     ap.add_argument("--engine", action="store_true",
                     help="also write/read each set through archive.open (sizes on disk, speeds)")
@@ -395,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     for mod in filter(None, args.register.split(",")):
         importlib.import_module(f"archive.codec.{mod}")
     if args.estimator_level is not None:
-        registry._ESTIMATOR = zstandard.ZstdCompressor(level=args.estimator_level)
+        registry.ESTIMATE_LEVEL = args.estimator_level
     s = Settings()
     levels = sorted({s.zstd_level, *(int(x) for x in args.levels.split(",") if x)})
     names = [n for n in args.sets.split(",") if n]

@@ -196,16 +196,7 @@ class View:
                 v.columns.append((path_from_json(path), slot))
                 v.col_ids[v.columns[-1]] = cid
         for k, raw in txn.cursor(db=db["shapes"]):
-            cid, first = U32U32.unpack(k)
-            if cid >= len(v.columns):
-                raise CorruptIndexError(f"shape of unknown column {cid}")
-            table = v.shapes.setdefault(v.columns[cid][0], [])
-            if first != len(table):
-                raise CorruptIndexError(f"shape ids of column {cid} are not dense")
-            for keys in unpack_defs(raw, f"shapes of column {cid} from {first}"):
-                if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-                    raise CorruptIndexError(f"shape {len(table)} of column {cid} is not a list of str keys")
-                table.append(tuple(keys))
+            v._add_shapes(unpack_defs(raw, f"shape batch {U32.unpack(k)[0]}"))
         v._load_dicts(txn, db["dicts"])
         v.dead = np.array([U64.unpack(k)[0] for k in txn.cursor(db=db["dead"]).iternext(values=False)],
                           dtype=np.int64)
@@ -217,6 +208,24 @@ class View:
             if slot >= v.rows or row >= v.rows:
                 raise CorruptIndexError(f"redirect {slot} -> {row} is past the {v.rows} rows")
         return v
+
+    def _add_shapes(self, batch: list[Any]) -> None:
+        """Add one stored batch of shapes: ``[shape column, first shape id, key lists]`` items."""
+        for item in batch:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[2], list)
+                    and all(type(x) is int for x in item[:2])):
+                raise CorruptIndexError(f"shape batch item {str(item)[:60]} is not "
+                                        "[column, first shape, key lists]")
+            cid, first, tables = item
+            if not 0 <= cid < len(self.columns) or self.columns[cid][1] != "shape":
+                raise CorruptIndexError(f"shapes of column {cid}, which is not a shape column")
+            table = self.shapes.setdefault(self.columns[cid][0], [])
+            if first != len(table):
+                raise CorruptIndexError(f"shape ids of column {cid} are not dense")
+            for keys in tables:
+                if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+                    raise CorruptIndexError(f"shape {len(table)} of column {cid} is not a list of str keys")
+                table.append(tuple(keys))
 
     def _load_dicts(self, txn: lmdb.Transaction, db: Any) -> None:
         items = []

@@ -275,8 +275,11 @@ class Writer:
         by_col: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         for path, sid, keys in self.shapes.new:
             by_col.setdefault(self.col_ids[(path, "shape")], []).append((sid, keys))
-        for col, new in by_col.items():
-            txn.put(U32U32.pack(col, new[0][0]), pack_defs([list(keys) for _, keys in new]), db=db["shapes"])
+        if by_col:  # one batch for every node's new shapes (key lists repeat across nodes)
+            with txn.cursor(db=db["shapes"]) as cur:
+                batch = U32.unpack(cur.key())[0] + 1 if cur.last() else 0
+            txn.put(U32.pack(batch), pack_defs([[col, new[0][0], [list(keys) for _, keys in new]]
+                                                for col, new in by_col.items()]), db=db["shapes"])
         for fno, pairs in self.p.segtab.items():
             first = self.file_chunks[fno] - len(pairs)
             txn.put(U32U32.pack(fno, first), pack_segments(np.array(pairs, dtype="<u8")), db=db["segtab"])

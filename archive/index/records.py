@@ -37,7 +37,8 @@ CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("
 NO_BUNDLE: Final = 0xFFFFFFFF
 #: the fields of :data:`CHUNK_REF` (a structured dtype always has names; numpy types them Optional)
 _REF_FIELDS: Final = cast(tuple[str, ...], CHUNK_REF.names)
-MAX_STAT_STR: Final = 256
+#: String statistics keep at most this many characters of the bounds (see chunk_stats).
+MAX_STAT_STR: Final = 64
 #: Bytes a chunk takes in a group directory besides its statistics: 8 u32 + u64 + u32.
 _DIR_ITEM: Final = 4 * 8 + 8 + 4
 
@@ -240,7 +241,18 @@ def chunk_stats(kind: str, values: np.ndarray, slot: str) -> dict[str, Any]:
                 "nan": bool(len(finite) != len(values))}
     if kind == "str" and slot == "str":
         items = values.tolist()  # a list iterates faster than an object array
-        lo, hi = min(items), max(items)
-        if len(lo) <= MAX_STAT_STR and len(hi) <= MAX_STAT_STR:
-            return {"min": lo, "max": hi}
+        hi = _upper_bound(max(items))
+        return {} if hi is None else {"min": min(items)[:MAX_STAT_STR], "max": hi}
     return {}
+
+
+def _upper_bound(s: str) -> str | None:
+    """``s`` when it has at most :data:`MAX_STAT_STR` characters, else the shortest string
+    above every string that starts with its first MAX_STAT_STR characters: that prefix with
+    its last character incremented (past trailing U+10FFFF, which have no successor); None
+    when nothing is left.  (A bound cut this way is never equal to the minimum, which is cut
+    to a prefix, so a chunk whose bounds are equal holds only that exact value.)"""
+    if len(s) <= MAX_STAT_STR:
+        return s
+    head = s[:MAX_STAT_STR].rstrip("\U0010ffff")
+    return head[:-1] + chr(ord(head[-1]) + 1) if head else None

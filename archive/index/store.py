@@ -7,10 +7,11 @@ values in :mod:`archive.index.records`):
 db            key                                   value
 ============  ====================================  ==========================================
 meta          name                                  format version, settings, state (JSON)
-files         file_no u32                           committed length u64, chunk count u32
-segtab        file_no u32, first segment u32        packed (offset, length) u64 pairs of chunks
+files         file_no u32                           committed length u64, segment count u32
+segtab        file_no u32, first segment u32        packed (offset, length) u64 pairs of segments
 columns       first column id u32                   packed JSON list of ``[path, slot]``
-shapes        shape column id u32, first shape u32  packed JSON list of key lists
+shapes        batch number u32                      packed JSON list of ``[column, first shape,
+                                                    key lists]``
 groups        group id u64                          first row, rows, packed chunk directory
 dicts         dictionary id u32                     column u32, crc32, zstd dictionary
 keys          M, R+run, X+run+extent, G+group       the key index (:mod:`archive.index.keyruns`)
