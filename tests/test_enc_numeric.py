@@ -290,6 +290,27 @@ def test_pack_bits_every_width(width):
         assert np.array_equal(ints.unpack_bits(buf, n, width), u)
 
 
+def _pack_model(vals: list[int], width: int) -> bytes:
+    """The layout of bitpack.py, value by value: byte planes, then bit planes whose padding
+    bits (past the last value) are zero."""
+    nb, rb = divmod(width, 8)
+    out = bytearray(b"".join(bytes((v >> 8 * k) & 255 for v in vals) for k in range(nb)))
+    for k in range(rb):
+        plane = bytearray((len(vals) + 7) // 8)
+        for i, v in enumerate(vals):
+            plane[i // 8] |= ((v >> (8 * nb + k)) & 1) << (i % 8)
+        out += plane
+    return bytes(out)
+
+
+@given(st.integers(0, 64).flatmap(lambda w: st.tuples(
+    st.just(w), st.lists(st.integers(0, (1 << w) - 1), max_size=40))))
+def test_pack_bits_matches_a_per_value_model(case):
+    """The bit planes are packed all at once: the bytes are the layout's, padding zero."""
+    width, vals = case
+    assert ints.pack_bits(np.array(vals, dtype=np.uint64), width) == _pack_model(vals, width)
+
+
 def test_recursive_int_encodings_stop_at_max_nest():
     v = np.arange(100, dtype=np.int64) * 3
     for cid in (ints.DELTA, ints.DELTA2, ints.RLE, ints.DICT):

@@ -1,4 +1,5 @@
-"""Checks and run helpers shared by the int-based encodings (ints, bools, floats, strings).
+"""Checks, run helpers and selection helpers shared by the int-based encodings (ints, bools,
+floats, strings).
 
 Decoders call the checks before expanding a few bytes into many values, so a hostile count
 or run length is a :class:`~archive.errors.CorruptChunkError`, never an allocation.
@@ -10,6 +11,7 @@ from typing import Final
 import numpy as np
 
 from archive.codec.chunk import MAX_ITEMS
+from archive.codec.registry import shared
 from archive.errors import CorruptChunkError
 
 #: The reductions decoders check sizes with, called directly (arrays are small: the method
@@ -80,3 +82,29 @@ def below(idx: np.ndarray, k: int) -> bool:
     """Whether every int64 of ``idx`` is in 0..k-1 (one pass: a negative one reads as a huge
     unsigned one)."""
     return not len(idx) or int(_MAX(idx.view(np.uint64))) < k
+
+
+# --------------------------------------------------------------------------- selection helpers
+
+
+def constant_once(values: np.ndarray) -> bool:
+    """:func:`is_constant`, computed once for all the candidates scored on ``values``."""
+    return shared(values, "int-constant", is_constant)
+
+
+def value_range(values: np.ndarray) -> tuple[int, int]:
+    """The minimum and maximum of non-empty ``values``, computed once for all candidates."""
+    return shared(values, "int-range", _min_max)
+
+
+def _min_max(values: np.ndarray) -> tuple[int, int]:
+    return int(values.min()), int(values.max())
+
+
+def sub_bound(m: int) -> int:
+    """Fewest bytes an int sub-column of ``m`` values takes in its parent's body (for
+    :meth:`~archive.codec.registry.Encoding.bound`): the u32 length, the id byte, and the
+    smallest body any int encoding makes of ``m`` values: none for no values, else at least
+    ``min(1 + m, 9)`` bytes (int-narrow's code and a byte a value, int-for's reference and
+    width; int-plain, a delta's head, rle's and dict's two sub-columns take 8 or more)."""
+    return 5 + (min(1 + m, 9) if m else 0)

@@ -41,9 +41,11 @@ import numpy as np
 from archive.codec.bitpack import pack_bits, packed_size, unpack_bits
 from archive.codec.framing import Reader, Writer
 from archive.codec.int_checks import (
-    below, check_count, check_run_lengths, check_runs, is_constant, run_starts,
+    below, check_count, check_run_lengths, check_runs, constant_once, run_starts, sub_bound,
+    value_range,
 )
 from archive.codec.registry import (
+    NEVER,
     TINY,
     Encoding,
     Kind,
@@ -135,7 +137,7 @@ def _u64(v: np.ndarray) -> np.ndarray:
 def _nests(values: np.ndarray, depth: int) -> bool:
     """Whether a recursive encoding (one with int sub-columns) applies: below
     :data:`MAX_NEST`, and not on a long constant column (left to int-for)."""
-    return depth < MAX_NEST and not is_constant(values)
+    return depth < MAX_NEST and not constant_once(values)
 
 
 # --------------------------------------------------------------------------- leaf encodings
@@ -148,9 +150,12 @@ class IntPlain(Encoding):
     kinds = frozenset({"int"})
 
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
-        if is_constant(values):
+        if constant_once(values):
             return None  # int-for stores it in 10 bytes
         return values.astype(_I8, copy=False).tobytes()
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        return NEVER if constant_once(values) else 8 * len(values)  # exact
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         return np.frombuffer(r.raw(count * 8), dtype=_I8).astype(np.int64)
@@ -170,12 +175,19 @@ class IntNarrow(Encoding):
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None:
         if len(values) == 0:
             return bytes((0,))
-        if is_constant(values):
+        if constant_once(values):
             return None
-        code = narrow_code(int(values.min()), int(values.max()))
+        code = narrow_code(*value_range(values))
         if code is None:
             return None
         return bytes((code,)) + values.astype(_NARROW_DTYPES[code]).tobytes()
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """Exact: the dtype code and the values at the narrowest width."""
+        if len(values) == 0:
+            return 1
+        code = None if constant_once(values) else narrow_code(*value_range(values))
+        return NEVER if code is None else 1 + len(values) * _NARROW_DTYPES[code].itemsize
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         code = r.u8()
@@ -197,13 +209,20 @@ class IntFrameOfReference(Encoding):
             w.i64(0)
             w.u8(0)
             return w.getvalue()
-        lo, hi = int(values.min()), int(values.max())
+        lo, hi = value_range(values)
         width = (hi - lo).bit_length()
         w.i64(lo)
         w.u8(width)
         if width:
             w.raw(pack_bits(_u64(values) - np.uint64(lo & _MASK64), width))
         return w.getvalue()
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """Exact: reference and width, then the packed offsets."""
+        if len(values) == 0:
+            return 9
+        lo, hi = value_range(values)
+        return 9 + packed_size(len(values), (hi - lo).bit_length())
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         lo = r.i64()
@@ -250,6 +269,13 @@ class IntDelta(Encoding):
         _put_sub(w, level.view(np.int64), depth, _RESIDUALS)
         return w.getvalue()
 
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """The heads, and the residuals' sub-column at its smallest."""
+        if not _nests(values, depth):
+            return NEVER
+        n, k = len(values), self.order
+        return 8 * n if n < k else 8 * k + sub_bound(n - k)
+
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         """The heads, the sub-column (read before anything is allocated, its length checked
         against ``count``), then one wrap-around uint64 ``cumsum`` per level, innermost first."""
@@ -295,6 +321,16 @@ class IntRunLength(Encoding):
             _put_sub(w, values[starts], depth, _RUN_VALUES)
             _put_sub(w, lengths, depth, _RUN_LENGTHS)
         return w.getvalue()
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """The run count, and the two sub-columns (one value per run) at their smallest."""
+        n = len(values)
+        if not _nests(values, depth):
+            return NEVER
+        if n == 0:
+            return 4
+        runs = 1 + int(np.count_nonzero(values[1:] != values[:-1]))
+        return NEVER if 2 * runs > n + 1 else 4 + 2 * sub_bound(runs)
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         runs = r.u32()
@@ -356,6 +392,13 @@ class IntDictionary(Encoding):
         _put_sub(w, uniques, depth, _DICT_VALUES)
         _put_sub(w, idx, depth, _DICT_INDICES)
         return w.getvalue()
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """The entry count, at least one entry, and the indices at their smallest."""
+        if not _nests(values, depth):
+            return NEVER
+        n = len(values)
+        return 4 + sub_bound(1) + sub_bound(n) if n else 4
 
     def decode(self, r: Reader, count: int, kind: Kind, depth: int) -> np.ndarray:
         k = r.u32()

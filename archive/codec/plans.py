@@ -3,7 +3,7 @@
 :func:`planned` wraps one :func:`archive.codec.registry.encode_values` call (a column's chunk)
 and yields the tree of choices it made; given the tree of an earlier chunk, every sub-column
 first tries the encoding chosen at the same place, skipping selection (see
-:func:`archive.engine.writer.encode_reusing`).  :func:`unplanned` keeps sub-columns an encoding
+:func:`archive.engine.chunking.encode_reusing`).  :func:`unplanned` keeps sub-columns an encoding
 makes only for some values out of the tree; :func:`given_encoding` tells an encoding whether
 its use was decided without trials.
 """

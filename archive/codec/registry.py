@@ -37,7 +37,7 @@ import numpy as np
 
 from archive.codec.framing import Reader
 from archive.codec.lazy import Column
-from archive.codec.plans import STACK, Frame, Tree, unplanned
+from archive.codec.plans import STACK, Frame, Tree
 from archive.codec.zstd_contexts import compressor
 from archive.errors import CorruptChunkError
 
@@ -61,6 +61,8 @@ FEW: Final = 8
 #: Columns this short are scored by payload length alone: compressing each candidate would
 #: cost far more than the few bytes it could tell apart.
 TINY: Final = 64
+#: A :meth:`Encoding.bound` meaning "does not apply to these values".
+NEVER: Final = 1 << 62
 #: zstd level of the fast size estimate of every candidate.
 ESTIMATE_LEVEL: Final = 1
 #: zstd level at which near-ties (see NEAR_TIE) are compared again.
@@ -99,6 +101,15 @@ class Encoding(ABC):
 
     @abstractmethod
     def encode(self, values: np.ndarray, kind: Kind, depth: int) -> bytes | None: ...
+
+    def bound(self, values: np.ndarray, kind: Kind, depth: int) -> int:
+        """A lower bound of the length of the body ``encode`` returns for ``values`` when it
+        applies (:data:`NEVER`: it does not apply), computed much faster than ``encode``.
+        Selection by body length (columns of at most :data:`TINY` values) trial-encodes the
+        candidates in the order of their bounds and stops at the first whose bound cannot
+        beat the best body so far: an exact bound (the leaf ints') then spares every trial
+        but the winner's.  The default, 0, always tries the encoding."""
+        return 0
 
     def settles(self, body: bytes) -> bool:
         """Whether ``body`` (this encoding's, of the values being scored) stores every value
@@ -161,8 +172,11 @@ def _trial(enc: Encoding, values: np.ndarray, kind: Kind, depth: int,
     if stack is None:
         return enc.encode(values, kind, depth), None
     if not enc.replays:  # nothing below it would be replayed: no need to record it either
-        with unplanned():
+        token = STACK.set(None)  # :func:`unplanned`, without a context manager's cost
+        try:
             return enc.encode(values, kind, depth), []
+        finally:
+            STACK.reset(token)
     frame = Frame(hints, given)
     stack.append(frame)
     try:
@@ -198,7 +212,8 @@ def _score(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
     """Candidates that apply to ``sample``, smallest estimated size first, with their bodies
     (and sub-column choices).  Candidates that :attr:`~Encoding.yields` are tried last, and
     not at all once another candidate's body :meth:`~Encoding.settles` the sample; ties still
-    go to the earlier registered.  Candidates may share what they derive (:func:`shared`)."""
+    go to the earlier registered.  Candidates may share what they derive (:func:`shared`).
+    A sample scored by body length alone gets only its best (see :func:`_best_by_length`)."""
     token = _SHARED.set({})
     try:
         return _score_all(candidates, sample, kind, depth)
@@ -208,6 +223,8 @@ def _score(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
 
 def _score_all(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
                depth: int) -> list[tuple[int, int, Encoding, bytes, list[Tree] | None]]:
+    if len(sample) <= TINY and not any(e.yields for e in candidates):
+        return _best_by_length(candidates, sample, kind, depth)
     scored: list = []
     deferred = []
     settled = False
@@ -224,6 +241,25 @@ def _score_all(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
         scored = [(len(compress(t[3])),) + t[1:] for t in scored]
     scored.sort(key=lambda t: (t[0], t[1]))
     return scored
+
+
+def _best_by_length(candidates: list[Encoding], sample: np.ndarray, kind: Kind,
+                    depth: int) -> list[tuple[int, int, Encoding, bytes, list[Tree] | None]]:
+    """:func:`_score_all` of a column scored by body length alone (no candidate yields): the
+    best candidate only (an empty list when none applies).  Candidates are tried in the
+    order of their :meth:`~Encoding.bound`; once a bound is no smaller than the best body so
+    far (equal: the best was registered earlier), no later one can win, so the choice is the
+    one trying every candidate makes."""
+    bounds = sorted((enc.bound(sample, kind, depth), i) for i, enc in enumerate(candidates))
+    best: tuple | None = None
+    for lb, i in bounds:
+        if lb >= NEVER or best is not None and (lb, i) > best[:2]:
+            break
+        enc = candidates[i]
+        body, made = _trial(enc, sample, kind, depth)
+        if body is not None and (best is None or (len(body), i) < best[:2]):
+            best = (len(body), i, enc, body, made)
+    return [] if best is None else [best]
 
 
 def _add_trial(scored: list, i: int, enc: Encoding, sample: np.ndarray, kind: Kind,

@@ -47,6 +47,10 @@ class StrHex(TypedString):
     min_len, max_len = 4, 128
     call_rows = 128
 
+    def feasible(self, values: np.ndarray, lens: np.ndarray, need: float) -> bool:
+        """Typed values all have the one length of the template."""
+        return int(np.bincount(lens).max()) >= need
+
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         counts = np.bincount(lens)
         for width in np.argsort(-counts, kind="stable")[:3].tolist():  # the commonest lengths

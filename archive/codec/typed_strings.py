@@ -41,6 +41,7 @@ kind of matrix from the typed values, with NUL fillers where a variable-width va
 from __future__ import annotations
 
 from functools import partial
+from operator import methodcaller
 from typing import Any, ClassVar, Final, cast
 
 import numpy as np
@@ -195,6 +196,12 @@ class TypedString(Encoding):
         do (a counter's deltas)."""
         return self.settling and body[:4] == b"\0\0\0\0"
 
+    def feasible(self, values: np.ndarray, lens: np.ndarray, need: float) -> bool:
+        """False only when fewer than ``need`` of the candidate values (as ``parse`` gets
+        them) could be typed, by a necessary condition much cheaper than ``parse``: the
+        encoding then declines at once, as it would after parsing."""
+        return True
+
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any] | None:
         raise NotImplementedError
 
@@ -220,6 +227,8 @@ class TypedString(Encoding):
         if len(idx) == 0 or len(idx) < need:
             return None
         sub, sub_lens = (values, lens) if len(idx) == n else (values[idx], lens[idx])
+        if not self.feasible(sub, sub_lens, need):
+            return None
         if len(idx) > 4 * _PROBE and not given_encoding():
             # a cheap look at a few values first: most columns fail here
             p = strided(np.arange(len(idx)), _PROBE)
@@ -283,6 +292,10 @@ class StrDecimal(TypedString):
     name = "str-decimal"
     min_len, max_len = 1, 19
     call_rows = 16
+
+    def feasible(self, values: np.ndarray, lens: np.ndarray, need: float) -> bool:
+        """Typed values are digits after an optional ``-``."""
+        return sum(map(str.isdigit, map(methodcaller("lstrip", "-"), values.tolist()))) >= need
 
     def parse(self, values: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, Any]:
         m = ascii_matrix(values.tolist(), 19, lens).astype(np.int64)

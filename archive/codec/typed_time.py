@@ -111,17 +111,19 @@ class StrTime(TypedString):
         votes: Counter[str] = Counter()
         for s in values[sample[:_VOTERS]].tolist():
             votes.update(infer_layouts(s.translate(_ZEROS)))
-        best: tuple[int, str] | None = None
+        best: tuple[int, str, tuple] | None = None
         for fmt, _ in votes.most_common(_TRY):
-            good = int(parse_values(compile_layout(fmt), values[sample], lens[sample])[0].sum())
+            parsed = parse_values(compile_layout(fmt), values[sample], lens[sample])
+            good = int(parsed[0].sum())
             if best is None or good > best[0]:
-                best = (good, fmt)
+                best = (good, fmt, parsed)
                 if good == len(sample):  # no later layout can beat it (a tie keeps this one)
                     break
         if best is None or best[0] == 0 or best[0] < self.min_typed * len(sample):
             return None
         lay = compile_layout(best[1])
-        ok, ticks, tz = parse_values(lay, values, lens)
+        # a sample of every value (short columns) was parsed whole already
+        ok, ticks, tz = best[2] if len(sample) == len(values) else parse_values(lay, values, lens)
         return ok, (lay.fmt, ticks[ok], tz[ok] if lay.tz else None)
 
     def write(self, w: Writer, state: Any, ok: np.ndarray, depth: int) -> None:
