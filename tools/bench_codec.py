@@ -48,7 +48,7 @@ For every set, in one run:
 Targets: ours <= 0.8 x min(zstd-19, parquet); encode >= 50 MB/s; decode >= 200 MB/s.
 
 Usage: ``.venv/bin/python tools/bench_codec.py [--sets a,b] [--repeat N] [--json OUT]
-[--levels 3,19] [--register typed_strings,templates] [--engine]`` (``--register`` imports
+[--levels 3,19] [--register typed_strings,templates] [--engine] [--setting bundle_bytes=0]`` (``--register`` imports
 extra ``archive.codec`` encoding modules first, for a what-if; ``--estimator-level N`` swaps
 the selection estimator's zstd level, another what-if; ``--engine`` adds an end-to-end
 ``archive.open(..., "a").extend`` + iterate cross-check with on-disk sizes).
@@ -386,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--estimator-level", type=int,
                     help="what-if: zstd level of the selection estimator (replaces "
                          "registry.ESTIMATE_LEVEL in this process only)")
+    ap.add_argument("--setting", action="append", default=[], metavar="NAME=INT",
+                    help="a Settings field for ours, e.g. bundle_bytes=0 (repeatable)")
     ap.add_argument("--no-verify", action="store_true")
     ap.add_argument("--engine", action="store_true",
                     help="also write/read each set through archive.open (sizes on disk, speeds)")
@@ -397,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(f"archive.codec.{mod}")
     if args.estimator_level is not None:
         registry.ESTIMATE_LEVEL = args.estimator_level
-    s = Settings()
+    try:
+        s = Settings(**{k: int(v) for k, v in (x.split("=", 1) for x in args.setting)})
+    except (ValueError, TypeError) as e:
+        ap.error(f"--setting: {e}")
     levels = sorted({s.zstd_level, *(int(x) for x in args.levels.split(",") if x)})
     names = [n for n in args.sets.split(",") if n]
     unknown = [n for n in names if n not in SETS]
