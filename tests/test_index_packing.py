@@ -19,8 +19,8 @@ from archive.codec.chunk import HEADER_SIZE
 from archive.errors import CorruptIndexError
 from archive.index import packed
 from archive.index.records import (
-    CHUNK_REF, GROUP_HEAD, NO_BUNDLE, NO_PARENT, GroupEntry, _bundle_residuals, pack_defs,
-    pack_segments, unpack_defs, unpack_segments,
+    CHUNK_REF, GROUP_HEAD, NO_BUNDLE, NO_PARENT, GroupEntry, _bundle_residuals, pack_columns,
+    pack_defs, pack_segments, unpack_columns, unpack_defs, unpack_segments,
 )
 from tests.faults.hostile import BOMB_4G, address_space_limit
 
@@ -214,3 +214,16 @@ def test_reader_slots_run_out_with_a_clear_error(tmp_path):
             h.close()
     with archive.open(tmp_path / "a") as ar:  # slots come back when handles close
         assert ar[0] == {"x": 1}
+
+
+COMPONENT = st.one_of(st.none(), st.sampled_from(["a", "b", "é", ""]), st.text(max_size=3))
+
+
+@given(st.lists(st.tuples(st.lists(COMPONENT, max_size=5), st.sampled_from(["tag", "int", "str"])),
+                min_size=1, max_size=30))
+def test_column_definitions_round_trip_front_coded(defs):
+    """Column paths are stored as the prefix kept from the previous path plus the rest."""
+    value = pack_columns([(list(p), s) for p, s in defs])
+    assert unpack_columns(value, "c") == [(list(p), s) for p, s in defs]
+    kept = [item[0] for item in unpack_defs(value, "c")]
+    assert kept[0] == 0 and all(k <= len(p) for k, (p, _) in zip(kept, defs))

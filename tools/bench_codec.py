@@ -91,7 +91,7 @@ from archive.engine.chunking import chunk_pieces, encode_reusing, parent_column
 from archive.engine.writer import Writer
 from archive.engine.view import path_to_json
 from archive.index.records import (
-    CHUNK_REF, NO_BUNDLE, NO_PARENT, GroupEntry, chunk_stats, pack_defs, pack_segments,
+    CHUNK_REF, NO_BUNDLE, NO_PARENT, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_segments,
 )
 from archive.storage.bundles import BundlePacker, unpack_bundle
 
@@ -165,7 +165,7 @@ class Encoded:
         return {
             "segtab": 8 + len(pack_segments(np.stack([16 + np.cumsum([0] + lengths[:-1]), lengths], 1))),
             "groups": dirs,  # key + head + packed directory (references, parents, statistics)
-            "columns": 4 + len(pack_defs([[path_to_json(p), slot] for p, slot in colno])),
+            "columns": 4 + len(pack_columns([(path_to_json(p), slot) for p, slot in colno])),
             "shapes": 4 + len(pack_defs(shapes)) if shapes else 0,  # one batch
         }
 

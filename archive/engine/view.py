@@ -31,7 +31,7 @@ from archive.codec.zdict import MAX_DICTS, Dicts
 from archive.codec.shred import Path as NodePath
 from archive.errors import CorruptChunkError, CorruptIndexError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_BUNDLE, U32, U32U32, U64, GroupEntry, unpack_defs, unpack_dict, unpack_segments,
+    CHUNK_REF, FILE_VALUE, NO_BUNDLE, U32, U32U32, U64, GroupEntry, unpack_columns, unpack_defs, unpack_dict, unpack_segments,
 )
 from archive.index.store import LMDB_DAMAGE, IndexStore
 from archive.storage.bundles import BundleCache, unpack_bundle
@@ -188,11 +188,9 @@ class View:
             first = U32.unpack(k)[0]
             if first != len(v.columns):
                 raise CorruptIndexError(f"column ids are not dense: found {first}, expected {len(v.columns)}")
-            for cid, item in enumerate(unpack_defs(raw, f"columns from {first}"), first):
-                path, slot = item if isinstance(item, list) and len(item) == 2 else (None, None)
-                if (slot not in SLOT_KIND or not isinstance(path, list)
-                        or not all(c is None or isinstance(c, str) for c in path)):
-                    raise CorruptIndexError(f"column {cid} is described as {item!r}")
+            for cid, (path, slot) in enumerate(unpack_columns(raw, f"columns from {first}"), first):
+                if slot not in SLOT_KIND:
+                    raise CorruptIndexError(f"column {cid} has slot {str(slot)[:40]}")
                 v.columns.append((path_from_json(path), slot))
                 v.col_ids[v.columns[-1]] = cid
         for k, raw in txn.cursor(db=db["shapes"]):

@@ -34,7 +34,7 @@ from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_BUNDLE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_defs, pack_dict, pack_segments,
+    CHUNK_REF, FILE_VALUE, NO_BUNDLE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_dict, pack_segments,
 )
 from archive.index import keys as keyindex
 from archive.index.store import IndexStore
@@ -270,7 +270,7 @@ class Writer:
         # Definitions go in batches (ids are dense, so a batch is keyed by its first id).
         if self.p.new_columns:
             txn.put(U32.pack(self.p.new_columns[0][0]),
-                    pack_defs([[path_to_json(path), slot] for _, path, slot in self.p.new_columns]),
+                    pack_columns([(path_to_json(path), slot) for _, path, slot in self.p.new_columns]),
                     db=db["columns"])
         by_col: dict[int, list[tuple[int, tuple[str, ...]]]] = {}
         for path, sid, keys in self.shapes.new:

@@ -225,6 +225,36 @@ def unpack_defs(value: bytes | memoryview, what: str) -> list[Any]:
     return items
 
 
+def pack_columns(defs: list[tuple[list, str]]) -> bytes:
+    """A batch of column definitions, ``(path as a JSON list, slot)`` each, packed front-coded:
+    ``[k, rest, slot]`` = the first k components of the previous column's path (of the batch)
+    followed by ``rest`` (neighbouring columns share most of their paths)."""
+    out: list[list[Any]] = []
+    prev: list = []
+    for path, slot in defs:
+        k = 0
+        while k < min(len(path), len(prev)) and path[k] == prev[k]:
+            k += 1
+        out.append([k, path[k:], slot])
+        prev = path
+    return pack_defs(out)
+
+
+def unpack_columns(value: bytes | memoryview, what: str) -> list[tuple[list, Any]]:
+    """The ``(path, slot)`` pairs :func:`pack_columns` packed (the caller checks the slots);
+    a malformed item is a CorruptIndexError."""
+    out: list[tuple[list, Any]] = []
+    prev: list = []
+    for i, item in enumerate(unpack_defs(value, what)):
+        k, rest, slot = item if isinstance(item, list) and len(item) == 3 else (None, None, None)
+        if (type(k) is not int or not 0 <= k <= len(prev) or not isinstance(rest, list)
+                or not all(c is None or isinstance(c, str) for c in rest)):
+            raise CorruptIndexError(f"{what}: item {i} is {str(item)[:60]}, not [kept, rest of the path, slot]")
+        prev = prev[:k] + rest
+        out.append((prev, slot))
+    return out
+
+
 def chunk_stats(kind: str, values: np.ndarray, slot: str) -> dict[str, Any]:
     """Skipping statistics of one chunk: min/max where they apply, the tag set of tag columns."""
     if not len(values):

@@ -9,7 +9,8 @@ db            key                                   value
 meta          name                                  format version, settings, state (JSON)
 files         file_no u32                           committed length u64, segment count u32
 segtab        file_no u32, first segment u32        packed (offset, length) u64 pairs of segments
-columns       first column id u32                   packed JSON list of ``[path, slot]``
+columns       first column id u32                   packed JSON list of ``[k, rest, slot]``
+                                                    (paths front-coded)
 shapes        batch number u32                      packed JSON list of ``[column, first shape,
                                                     key lists]``
 groups        group id u64                          first row, rows, packed chunk directory
