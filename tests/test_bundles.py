@@ -146,6 +146,9 @@ def test_an_archive_with_bundles_reads_back(bundled):
         assert ar.verify() == []
         st_ = ar.stats()
         assert st_["bundles"] == 3
+        files = st_["files"].values()
+        assert sum(f["chunks"] for f in files) == members + alone
+        assert sum(f["segments"] for f in files) == 3 + alone
         stored = sum(c["stored_bytes"] for c in st_["columns"].values())
         assert abs(stored - (st_["segment_bytes"] - 16)) <= len(st_["columns"])  # shares round
 

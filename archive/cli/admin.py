@@ -76,9 +76,9 @@ def run_stats(args: argparse.Namespace) -> int:
                  human_bytes(raw), human_bytes(stored), _ratio(raw, stored)])
     w(render_table(header, rows, max_width=60))
     w("\n")
-    frows = [[name, human_bytes(f["bytes"]), str(f["bytes"]), str(f["chunks"])]
+    frows = [[name, human_bytes(f["bytes"]), str(f["bytes"]), str(f["segments"]), str(f["chunks"])]
              for name, f in sorted(st["files"].items())]
-    w(render_table(["segment file", "size", "bytes", "chunks"], frows))
+    w(render_table(["segment file", "size", "bytes", "segments", "chunks"], frows))
     w(f"\nsegments {human_bytes(st['segment_bytes'])}, index {human_bytes(st['index_bytes'])}, "
       f"total {human_bytes(st['total_bytes'])} ({st['total_bytes']} bytes); "
       f"column data {human_bytes(raw)} before compression, ratio {_ratio(raw, st['total_bytes'])} "

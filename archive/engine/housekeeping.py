@@ -137,7 +137,9 @@ def stats(ar: "Archive") -> dict[str, Any]:
     for c in cols.values():
         c["encodings"] = dict(c["encodings"])
         c["stored_bytes"] = round(c["stored_bytes"])
-    files = {segment_name(f): {"bytes": fv.length, "chunks": len(fv.segments)} for f, fv in view.files.items()}
+    in_file = Counter(int(f) for refs in view.group_refs for f in refs["file"].tolist())
+    files = {segment_name(f): {"bytes": fv.length, "segments": len(fv.segments), "chunks": in_file[f]}
+             for f, fv in view.files.items()}
     index_bytes = sum(os.path.getsize(p) for p in (ar.path / "index").glob("*.mdb"))
     key_bytes = table_bytes(view.get_txn(), view.index_store.db["keys"])
     seg_bytes = sum(f["bytes"] for f in files.values())
