@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bench_codec as bc
 
 from archive.codec import registry
-from archive.codec.chunk import HEADER_SIZE, chunk_payload, read_header
+from archive.codec.chunk import chunk_payload, read_header
 from archive.codec.shred import ITEM, SLOT_KIND, path_str, to_array
 from archive.engine.settings import Settings
 
@@ -102,11 +102,22 @@ def path_label(path: tuple, slot: str) -> str:
 # --------------------------------------------------------------------------- report
 
 
+def stored_bytes(e: bc.Encoded) -> list[float]:
+    """Each chunk's stored bytes: its own, or its share of its bundle's (by its length)."""
+    raw: Counter = Counter()
+    for c in e.chunks:
+        if c.at != bc.NO_BUNDLE:
+            raw[c.seg] += len(c.data)
+    return [len(c.data) * (len(e.segments[c.seg]) / raw[c.seg] if c.at != bc.NO_BUNDLE else 1)
+            for c in e.chunks]
+
+
 def column_rows(e: bc.Encoded, level: int) -> tuple[list[dict], dict]:
     z = zstandard.ZstdCompressor(level=level)
     cols: dict[tuple, dict] = {}
+    stored = stored_bytes(e)
     with Tracer() as tr:
-        for c in e.chunks:
+        for c, kept in zip(e.chunks, stored):
             h = read_header(c.data)
             payload = chunk_payload(c.data, h)
             registry.decode_values(h.kind, payload, h.count)
@@ -116,7 +127,7 @@ def column_rows(e: bc.Encoded, level: int) -> tuple[list[dict], dict]:
                                           "trees": Counter(), "subs": defaultdict(lambda: [0, 0])})
             row["values"] += c.count
             row["payload"] += c.raw_len
-            row["stored"] += len(c.data)
+            row["stored"] += kept
             row["chunks"] += 1
             row["trees"][render(ev)] += 1
             for depth, name, _count, body in ev[1:]:
@@ -126,6 +137,7 @@ def column_rows(e: bc.Encoded, level: int) -> tuple[list[dict], dict]:
                     sub[1] += len(z.compress(body))
     total = sum(r["stored"] for r in cols.values())
     for r in cols.values():
+        r["stored"] = round(r["stored"])
         r["share"] = r["stored"] / total
     return sorted(cols.values(), key=lambda r: -r["stored"]), {"chunk_bytes": total}
 
@@ -171,7 +183,10 @@ def alternatives(records: list, s: Settings, e: bc.Encoded, cids: list[tuple]) -
     groups = [shredder.shred(records[a:a + s.group_rows]) for a in range(0, len(records), s.group_rows)]
     for cid in cids:
         kind = SLOT_KIND[cid[1]]
-        chosen = sum(len(c.data) - HEADER_SIZE for c in e.chunks if c.cid == cid)
+        # the chosen encoding's body compressed alone, as the candidates are (a bundled chunk
+        # is stored raw: its bundle compresses it)
+        chosen = sum(min(len(z.compress(p)), len(p))
+                     for p in (bytes(chunk_payload(c.data)) for c in e.chunks if c.cid == cid))
         per: dict[str, int | None] = {}
         joined = 0
         for enc in registry.registered(kind):
@@ -278,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, tot = column_rows(e, s.zstd_level)
     by_label = {r["column"]: r for r in rows}
     raw_sizes(records, s, by_label)
-    total = tot["chunk_bytes"]
+    total = round(tot["chunk_bytes"])
     print(f"{args.set}: {len(records)} records, {len(e.groups)} groups, {len(rows)} columns, "
           f"{len(e.chunks)} chunks; chunks {total:,} B + index estimate {e.index_bytes:,} B "
           f"(zstd {s.zstd_level})")
@@ -297,17 +312,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {r['column']:<32} " + "; ".join(f"{k} {v[0]:,}->{v[1]:,}" for k, v in r["subs"].items()))
 
     pq_cols, pq_total, note = parquet_columns(records)
-    ours_field: dict[str, int] = defaultdict(int)
-    for c in e.chunks:
+    ours_field: dict[str, float] = defaultdict(float)
+    for c, kept in zip(e.chunks, stored_bytes(e)):
         path = c.cid[0]
-        ours_field[path[0] if path and path[0] is not ITEM else "$ (root)"] += len(c.data)
+        ours_field[path[0] if path and path[0] is not ITEM else "$ (root)"] += kept
     fields = sorted(set(ours_field) | set(pq_cols), key=lambda f: -max(ours_field.get(f, 0), pq_cols.get(f, 0)))
     print(f"\nper top-level field: ours (all its columns' chunks) vs parquet column chunks "
           f"(parquet file {pq_total:,} B, via {note})")
     print(f"{'field':<28}{'ours B':>10}{'parquet B':>11}{'ours/pq':>8}")
     for f in fields[:args.top]:
         o, p = ours_field.get(f, 0), pq_cols.get(f, 0)
-        print(f"{str(f)[:27]:<28}{o:>10,}{p:>11,}{(o / p if p else float('nan')):>8.2f}")
+        print(f"{str(f)[:27]:<28}{round(o):>10,}{p:>11,}{(o / p if p else float('nan')):>8.2f}")
 
     alts = []
     if args.alt:
