@@ -35,6 +35,7 @@ ROW_VALUE: Final = struct.Struct("<Q")
 CHUNK_REF: Final = np.dtype([("col", "<u4"), ("file", "<u4"), ("seg", "<u4"), ("count", "<u4"),
                              ("raw", "<u4"), ("stored", "<u4"), ("enc", "<u4"), ("at", "<u4")])
 NO_BUNDLE: Final = 0xFFFFFFFF
+_U32: Final = np.uint64(0xFFFFFFFF)
 #: the fields of :data:`CHUNK_REF` (a structured dtype always has names; numpy types them Optional)
 _REF_FIELDS: Final = cast(tuple[str, ...], CHUNK_REF.names)
 #: String statistics keep at most this many characters of the bounds (see chunk_stats).
@@ -78,7 +79,9 @@ class GroupEntry:
     Stored as :data:`GROUP_HEAD` (first row, rows, chunk count, statistics bytes) + one
     packed frame (:mod:`archive.index.packed`) of the eight ``CHUNK_REF`` fields as u32
     arrays, the first items as u64, the parents as u32 (field by field: each compresses as a
-    run of similar numbers), then the statistics as one JSON list.  The statistics are parsed
+    run of similar numbers), then the statistics as one JSON list.  The columns are stored as
+    gaps from the previous chunk's, the parents as ``column - parent``, bundle members' places
+    as residuals (:func:`_bundle_residuals`), all modulo 2**32: small repeating numbers.  The statistics are parsed
     on first use (:meth:`stats`): opening an archive reads only the references.
     """
 
@@ -101,8 +104,11 @@ class GroupEntry:
     def pack(self) -> bytes:
         n = len(self.refs)
         refs = _bundle_residuals(self.refs, -1)
+        col = self.refs["col"].astype(np.uint64)
+        refs["col"] = (col - np.concatenate((np.zeros(1, np.uint64), col[:-1]))) & _U32  # gaps
+        parent = (col - self.parent.astype(np.uint64)) & _U32
         planes = [np.ascontiguousarray(refs[f], dtype="<u4").tobytes() for f in _REF_FIELDS]
-        body = b"".join(planes) + self.first.astype("<u8").tobytes() + self.parent.astype("<u4").tobytes()
+        body = b"".join(planes) + self.first.astype("<u8").tobytes() + parent.astype("<u4").tobytes()
         return (GROUP_HEAD.pack(self.first_row, self.rows, n, len(self.stats_json))
                 + packed.pack(body + self.stats_json))
 
@@ -120,9 +126,11 @@ class GroupEntry:
         fields = len(_REF_FIELDS)  # all u4: the planes transposed are the records
         planes_u4 = np.frombuffer(body, dtype="<u4", count=n * fields).reshape(fields, n)
         refs = _bundle_residuals(np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n), 1)
+        col = np.cumsum(refs["col"], dtype=np.uint64) & _U32  # from the gaps
+        refs["col"] = col
         at = 4 * n * fields
         first = np.frombuffer(body, dtype="<u8", count=n, offset=at)
-        parent = np.frombuffer(body, dtype="<u4", count=n, offset=at + 8 * n)
+        parent = (col - np.frombuffer(body, dtype="<u4", count=n, offset=at + 8 * n)) & _U32
         return cls(first_row, rows, refs, first, parent, body[planes:])
 
     def stats(self) -> list[dict[str, Any]]:
@@ -150,11 +158,11 @@ def _bundle_residuals(refs: np.ndarray, sign: int) -> np.ndarray:
     members of a bundle lie back to back in directory order, so both residuals are 0 and
     their planes compress to nothing.  ``sign`` -1 makes the residuals (packing), 1 undoes
     them (unpacking); arithmetic is modulo 2**32, so any stored value unpacks to some
-    reference (a wrong one fails where the chunk is read)."""
+    reference (a wrong one fails where the chunk is read).  Returns a new array."""
+    out = refs.copy()
     member = np.flatnonzero(refs["at"] != NO_BUNDLE)
     if not len(member):
-        return refs
-    out = refs.copy()
+        return out
     m = refs[member]
     wrap = np.int64(1 << 32)
     stored = (m["stored"].astype(np.int64) + sign * (m["raw"].astype(np.int64) + HEADER_SIZE)) % wrap
