@@ -1,5 +1,5 @@
-"""Hypothesis strategies for JSON-like records, an exact comparison that sees types and bits, and
-one way to damage an encoded payload."""
+"""Hypothesis strategies for JSON-like records, an exact comparison that sees types and bits,
+one way to damage an encoded payload, and the list model the archive state machines keep."""
 from __future__ import annotations
 
 import struct
@@ -74,3 +74,22 @@ def damage(draw: Callable[[st.SearchStrategy[Any]], Any], payload: bytes, count:
         for _ in range(draw(st.integers(1, 3))):
             buf[draw(st.integers(0, len(buf) - 1))] ^= draw(st.integers(1, 255))
     return bytes(buf), count
+
+
+# --------------------------------------------------------------------------- the list model
+#: An archive's live records as a state machine models them: (key or None, record) by position.
+Live = list[tuple[Any, Any]]
+
+
+def key_positions(live: Live) -> dict[Any, int]:
+    """Each keyed record's position."""
+    return {k: i for i, (k, _) in enumerate(live) if k is not None}
+
+
+def model_put(live: Live, key: Any, rec: Any) -> None:
+    """``Archive.put`` on the model: replace the keyed record in place, or append it."""
+    idx = key_positions(live).get(key)
+    if idx is None:
+        live.append((key, rec))
+    else:
+        live[idx] = (key, rec)

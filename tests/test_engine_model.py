@@ -13,7 +13,7 @@ from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import archive
-from tests.strategies import exact, trees
+from tests.strategies import exact, key_positions, model_put, trees
 
 keys = st.sampled_from([f"k{i}" for i in range(12)])
 recs = st.one_of(
@@ -36,9 +36,6 @@ class ArchiveModel(RuleBasedStateMachine):
         self.ar.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _keys(self) -> dict[str, int]:
-        return {k: i for i, (k, _) in enumerate(self.live) if k is not None}
-
     @rule(rec=recs)
     def append(self, rec):
         pos = self.ar.append(rec)
@@ -54,15 +51,11 @@ class ArchiveModel(RuleBasedStateMachine):
     @rule(key=keys, rec=recs)
     def put(self, key, rec):
         self.ar.put(key, rec)
-        idx = self._keys().get(key)
-        if idx is None:
-            self.live.append((key, rec))
-        else:
-            self.live[idx] = (key, rec)
+        model_put(self.live, key, rec)
 
     @rule(key=keys)
     def delete(self, key):
-        idx = self._keys().get(key)
+        idx = key_positions(self.live).get(key)
         if idx is None:
             try:
                 self.ar.delete(key)
@@ -103,7 +96,7 @@ class ArchiveModel(RuleBasedStateMachine):
 
     @rule(key=keys)
     def get_by_key(self, key):
-        idx = self._keys().get(key)
+        idx = key_positions(self.live).get(key)
         want = None if idx is None else self.live[idx][1]
         assert exact(self.ar.get(key)) == exact(_lists(want))
         assert (key in self.ar) == (idx is not None)

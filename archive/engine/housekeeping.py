@@ -155,6 +155,7 @@ def stats(ar: "Archive") -> dict[str, Any]:
 def verify(ar: "Archive") -> list[str]:
     """Decode every chunk and check the index against the files; a list of problems (empty = ok)."""
     view = ar._view
+    view.bundles.clear()  # every bundle is read again from its file, not from memory
     problems: list[str] = []
     for f, fv in sorted(view.files.items()):
         if fv.error:

@@ -17,13 +17,18 @@ from tests.faults.kill_points import install_hook
 
 
 def task_writer(spec: dict) -> None:
-    """A crash-test writer: batches of a workload, each committed and then reported."""
+    """A crash-test writer: batches of a workload, each committed and then reported.
+    ``settings`` (default: the workload's) and ``target`` (bundles closed after this many
+    member bytes) are optional (tests/faults/bundle_writer.py gives them)."""
     import archive
+    from archive.storage import bundles
     from tests.faults import workload as wl
 
     install_hook(spec.get("die"))
+    if "target" in spec:
+        bundles.BUNDLE_TARGET = spec["target"]  # type: ignore[misc]  # read by each BundlePacker.add
     log = os.open(spec["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    ar = archive.open(spec["path"], "a", lock_timeout=30, **wl.SETTINGS)
+    ar = archive.open(spec["path"], "a", lock_timeout=30, **spec.get("settings", wl.SETTINGS))
     mode, seed = spec["mode"], spec["seed"]
     b = wl.next_batch(ar, mode)
     os.write(log, f"open {b}\n".encode())
