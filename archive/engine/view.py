@@ -90,7 +90,7 @@ class FileView:
         return self.buffer
 
     def chunk(self, seg: int) -> Any:
-        """The stored bytes of chunk ``seg`` (a zero-copy segment of the map)."""
+        """The stored bytes of segment ``seg`` (a chunk or a bundle; a zero-copy slice of the map)."""
         if not 0 <= seg < len(self.segments):
             raise CorruptChunkError(f"chunk {seg} not in the file's table of {len(self.segments)}",
                                     path=str(self.path))
