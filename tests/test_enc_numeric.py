@@ -148,7 +148,7 @@ def may_decline(kind: str, cid: int, v: np.ndarray) -> bool:
         if cid == ints.RLE:
             return 2 * len(int_checks.run_starts(v)) > len(v) + 1
         if cid == ints.DICT:
-            return len(v) > 0 and len(np.unique(v)) > max(1, len(v) // ints.DICT_RATIO)
+            return len(v) > 0 and len(np.unique(v)) > max(1, len(v) // int_checks.DICT_RATIO)
         return False
     if kind == "float":
         if cid == floats.BITS:

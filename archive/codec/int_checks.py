@@ -1,5 +1,5 @@
 """Checks, run helpers and selection helpers shared by the int-based encodings (ints, bools,
-floats, strings).
+floats, strings), and int-dict's split of values into a dictionary and codes.
 
 Decoders call the checks before expanding a few bytes into many values, so a hostile count
 or run length is a :class:`~archive.errors.CorruptChunkError`, never an allocation.
@@ -108,3 +108,31 @@ def sub_bound(m: int) -> int:
     ``min(1 + m, 9)`` bytes (int-narrow's code and a byte a value, int-for's reference and
     width; int-plain, a delta's head, rle's and dict's two sub-columns take 8 or more)."""
     return 5 + (min(1 + m, 9) if m else 0)
+
+
+#: A dictionary applies when count >= DICT_RATIO * distinct values.
+DICT_RATIO: Final = 4
+
+
+def dictionary_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted distinct values and each value's index (int-dict's layout), or None when there
+    are more than one per DICT_RATIO values."""
+    n = len(values)
+    limit = max(1, n // DICT_RATIO)
+    # cheap early out on a strided sample: its distinct values are a lower bound
+    if n > 8192 and len(np.unique(values[:: n // 4096])) > limit:
+        return None
+    lo, hi = int(values.min()), int(values.max())
+    span = hi - lo
+    if span <= 2 * n + 4096:  # dense range: counting instead of sorting, O(n)
+        offs = (values - lo).astype(np.intp)  # no overflow: span fits
+        present = np.bincount(offs, minlength=span + 1) > 0
+        uniques = np.flatnonzero(present).astype(np.int64) + lo
+        if len(uniques) > limit:
+            return None
+        lut = np.cumsum(present, dtype=np.int64) - 1
+        return uniques, lut[offs]
+    uniques, inverse = np.unique(values, return_inverse=True)
+    if len(uniques) > limit:
+        return None
+    return uniques.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False).reshape(n)

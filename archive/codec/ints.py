@@ -41,8 +41,8 @@ import numpy as np
 from archive.codec.bitpack import pack_bits, packed_size, unpack_bits
 from archive.codec.framing import Reader, Writer
 from archive.codec.int_checks import (
-    below, check_count, check_run_lengths, check_runs, constant_once, run_starts, sub_bound,
-    value_range,
+    below, check_count, check_run_lengths, check_runs, constant_once, dictionary_codes,
+    run_starts, sub_bound, value_range,
 )
 from archive.codec.registry import (
     NEVER,
@@ -343,33 +343,6 @@ class IntRunLength(Encoding):
         return vals.repeat(lengths)
 
 
-#: A dictionary applies when count >= DICT_RATIO * distinct values.
-DICT_RATIO: Final = 4
-
-
-def _dictionary(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sorted distinct values and each value's index, or None when there are too many."""
-    n = len(values)
-    limit = max(1, n // DICT_RATIO)
-    # cheap early out on a strided sample: its distinct values are a lower bound
-    if n > 8192 and len(np.unique(values[:: n // 4096])) > limit:
-        return None
-    lo, hi = int(values.min()), int(values.max())
-    span = hi - lo
-    if span <= 2 * n + 4096:  # dense range: counting instead of sorting, O(n)
-        offs = (values - lo).astype(np.intp)  # no overflow: span fits
-        present = np.bincount(offs, minlength=span + 1) > 0
-        uniques = np.flatnonzero(present).astype(np.int64) + lo
-        if len(uniques) > limit:
-            return None
-        lut = np.cumsum(present, dtype=np.int64) - 1
-        return uniques, lut[offs]
-    uniques, inverse = np.unique(values, return_inverse=True)
-    if len(uniques) > limit:
-        return None
-    return uniques.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False).reshape(n)
-
-
 @register
 class IntDictionary(Encoding):
     codec_id = DICT
@@ -384,7 +357,7 @@ class IntDictionary(Encoding):
         if len(values) == 0:
             w.u32(0)
             return w.getvalue()
-        found = _dictionary(values)
+        found = dictionary_codes(values)
         if found is None:
             return None
         uniques, idx = found
