@@ -74,7 +74,7 @@ def bundled_refs(draw) -> np.ndarray:
 def test_bundle_members_pack_to_zero_residuals(refs):
     """A writer's bundle members cost nothing in the stored and at planes, and come back."""
     members = refs["at"] != NO_BUNDLE
-    res = _bundle_residuals(refs, -1)
+    res = _bundle_residuals(refs.copy(), -1)
     assert (res["at"][members] == 0).all() and (res["stored"][members] == 0).all()
     assert (res[~members] == refs[~members]).all()
     e = GroupEntry.build(0, 1, refs, [0] * len(refs), [NO_PARENT] * len(refs), [{}] * len(refs))

@@ -91,7 +91,7 @@ from archive.engine.chunking import chunk_pieces, encode_reusing, parent_column
 from archive.engine.writer import Writer
 from archive.engine.view import path_to_json
 from archive.index.records import (
-    CHUNK_REF, NO_BUNDLE, NO_PARENT, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_segments,
+    CHUNK_REF, NO_BUNDLE, NO_PARENT, REF_AT, REF_SEG, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_segments,
 )
 from archive.storage.bundles import BundlePacker, unpack_bundle
 
@@ -221,7 +221,7 @@ def encode_records(records: list, s: Settings, level: int | None = None,
                 if e.raw_len <= s.bundle_bytes:
                     packer.add(e.data, ref)
                 else:
-                    ref[2] = store(e.data)[1]
+                    ref[REF_SEG] = store(e.data)[1]
                 made.append((Chunk(g, cid, part, kind, b - a, e.data, e.codec_id, e.raw_len, None), ref))
             t2 = clock()
             out.t_encode += t2 - t1
@@ -233,7 +233,7 @@ def encode_records(records: list, s: Settings, level: int | None = None,
         packer.close()
         out.t_encode += clock() - t1
         for c, ref in made:
-            c.seg, c.at = ref[2], ref[7]
+            c.seg, c.at = ref[REF_SEG], ref[REF_AT]
             out.chunks.append(c)
     return out
 

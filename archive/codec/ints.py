@@ -78,6 +78,8 @@ _DICT_INDICES: Final = (PLAIN, NARROW, FOR, RLE)
 
 _MASK64: Final = (1 << 64) - 1
 _I8: Final = np.dtype("<i8")
+
+
 # --------------------------------------------------------------------------- shared helpers
 
 

@@ -34,7 +34,7 @@ from archive.engine.settings import Settings
 from archive.engine.view import View, path_to_json
 from archive.errors import BadInputError
 from archive.index.records import (
-    CHUNK_REF, FILE_VALUE, NO_BUNDLE, NO_PARENT, U32, U32U32, U64, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_dict, pack_segments,
+    CHUNK_REF, FILE_VALUE, NO_BUNDLE, NO_PARENT, REF_FILE, REF_SEG, U32, U32U32, U64, GroupEntry, chunk_stats, pack_columns, pack_defs, pack_dict, pack_segments,
 )
 from archive.index import keys as keyindex
 from archive.index.store import IndexStore
@@ -223,7 +223,7 @@ class Writer:
                 if enc.raw_len <= self.settings.bundle_bytes:
                     bundles.add(enc.data, ref)
                 else:
-                    ref[1], ref[2] = self._append(enc.data, added)
+                    ref[REF_FILE], ref[REF_SEG] = self._append(enc.data, added)
                 refs.append(ref)
                 first = self._next_item(col)
                 self.col_next_item[col] = first + (b - a)

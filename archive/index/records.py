@@ -38,6 +38,9 @@ NO_BUNDLE: Final = 0xFFFFFFFF
 _U32: Final = np.uint64(0xFFFFFFFF)
 #: the fields of :data:`CHUNK_REF` (a structured dtype always has names; numpy types them Optional)
 _REF_FIELDS: Final = cast(tuple[str, ...], CHUNK_REF.names)
+#: Positions of fields in a reference built as a list (a writer's, before it knows where the
+#: chunk's bundle goes: see archive.storage.bundles.BundlePacker).
+REF_FILE, REF_SEG, REF_AT = (_REF_FIELDS.index(f) for f in ("file", "seg", "at"))
 #: String statistics keep at most this many characters of the bounds (see chunk_stats).
 MAX_STAT_STR: Final = 64
 #: Bytes a chunk takes in a group directory besides its statistics: 8 u32 + u64 + u32.
@@ -103,7 +106,7 @@ class GroupEntry:
 
     def pack(self) -> bytes:
         n = len(self.refs)
-        refs = _bundle_residuals(self.refs, -1)
+        refs = _bundle_residuals(self.refs.copy(), -1)
         col = self.refs["col"].astype(np.uint64)
         refs["col"] = (col - np.concatenate((np.zeros(1, np.uint64), col[:-1]))) & _U32  # gaps
         parent = (col - self.parent.astype(np.uint64)) & _U32
@@ -125,7 +128,8 @@ class GroupEntry:
         body = packed.unpack(memoryview(value)[GROUP_HEAD.size:], what, planes + stats_len)
         fields = len(_REF_FIELDS)  # all u4: the planes transposed are the records
         planes_u4 = np.frombuffer(body, dtype="<u4", count=n * fields).reshape(fields, n)
-        refs = _bundle_residuals(np.ascontiguousarray(planes_u4.T).view(CHUNK_REF).reshape(n), 1)
+        # (a copy, C-ordered: the records, which the next lines complete in place)
+        refs = _bundle_residuals(planes_u4.T.copy().view(CHUNK_REF).reshape(n), 1)
         col = np.cumsum(refs["col"], dtype=np.uint64) & _U32  # from the gaps
         refs["col"] = col
         at = 4 * n * fields
@@ -158,11 +162,11 @@ def _bundle_residuals(refs: np.ndarray, sign: int) -> np.ndarray:
     members of a bundle lie back to back in directory order, so both residuals are 0 and
     their planes compress to nothing.  ``sign`` -1 makes the residuals (packing), 1 undoes
     them (unpacking); arithmetic is modulo 2**32, so any stored value unpacks to some
-    reference (a wrong one fails where the chunk is read).  Returns a new array."""
-    out = refs.copy()
+    reference (a wrong one fails where the chunk is read).  Changes ``refs`` in place (the
+    caller passes an array of its own) and returns it."""
     member = np.flatnonzero(refs["at"] != NO_BUNDLE)
     if not len(member):
-        return out
+        return refs
     m = refs[member]
     wrap = np.int64(1 << 32)
     stored = (m["stored"].astype(np.int64) + sign * (m["raw"].astype(np.int64) + HEADER_SIZE)) % wrap
@@ -170,17 +174,17 @@ def _bundle_residuals(refs: np.ndarray, sign: int) -> np.ndarray:
     key = (m["file"].astype(np.uint64) << np.uint64(32)) | m["seg"].astype(np.uint64)
     order = np.argsort(key, kind="stable")  # each bundle's members, in directory order
     k, size = key[order], true_stored[order]
-    ends = np.cumsum(size)
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    run = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1
+    before = np.cumsum(size) - size  # bytes of the members sorted before each
+    first = np.r_[True, k[1:] != k[:-1]]  # each bundle's first member
+    run = np.cumsum(first) - 1  # each member's bundle
     expect = np.empty(len(m), dtype=np.int64)
-    expect[order] = ends - size - (ends - size)[starts][run]
+    expect[order] = before - before[first][run]
     at = (m["at"].astype(np.int64) + sign * expect) % wrap
     if sign < 0 and (at == NO_BUNDLE).any():  # it would unpack as a chunk stored alone
         raise ValueError("a bundle member lies 1 byte before where its bundle's layout puts it")
-    out["stored"][member] = stored
-    out["at"][member] = at
-    return out
+    refs["stored"][member] = stored
+    refs["at"][member] = at
+    return refs
 
 
 def pack_segments(pairs: np.ndarray) -> bytes:

@@ -30,6 +30,7 @@ from typing import Final
 from archive.codec.chunk import decompress_bounded
 from archive.codec.zstd_contexts import compressor
 from archive.errors import CorruptChunkError
+from archive.index.records import REF_AT, REF_FILE, REF_SEG
 
 BUNDLE_MAGIC: Final = b"\x89ACB"
 BUNDLE_HEADER: Final = struct.Struct("<4sIII")
@@ -82,7 +83,7 @@ class BundlePacker:
     """Packs a group's small chunks, in the order given, into bundles of about
     :data:`BUNDLE_TARGET` bytes.  ``store(bundle_bytes)`` stores a finished bundle and returns
     its ``(file, segment)``, written into its members' references (lists laid out like
-    ``CHUNK_REF``: file at 1, segment at 2, ``at`` at 7)."""
+    ``CHUNK_REF``, see :data:`~archive.index.records.REF_AT`)."""
 
     def __init__(self, level: int, store: Callable[[bytes], tuple[int, int]]) -> None:
         self.level = level
@@ -93,7 +94,7 @@ class BundlePacker:
 
     def add(self, chunk: bytes, ref: list[int]) -> None:
         """Add a chunk; its reference gets its place now and its segment when the bundle closes."""
-        ref[7] = self._size
+        ref[REF_AT] = self._size
         self._size += len(chunk)
         self._chunks.append(chunk)
         self._refs.append(ref)
@@ -106,7 +107,7 @@ class BundlePacker:
             return
         fno, seg = self.store(pack_bundle(self._chunks, self.level))
         for ref in self._refs:
-            ref[1], ref[2] = fno, seg
+            ref[REF_FILE], ref[REF_SEG] = fno, seg
         self._chunks, self._refs, self._size = [], [], 0
 
 
